@@ -1,0 +1,1 @@
+"""Dash dashboard pages (not yet implemented: see the open issues)."""

@@ -1,0 +1,1 @@
+"""Gymnasium environments over the line engine (not yet implemented: see the open issues)."""

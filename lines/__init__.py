@@ -1,0 +1,1 @@
+"""Production-line building blocks for the engine: parts, stations, transport, workers."""

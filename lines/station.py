@@ -1,0 +1,441 @@
+"""Stations (groups of identical parallel servers sharing one finite input buffer) and their servers.
+
+Semantics, all times in minutes:
+
+* **Blocking after service**: a server that finishes a part keeps it (state *blocked*) until the next
+  buffer has a free slot; slots are handed out first come, first served.
+* **Calendar**: work pauses outside the station's available time (shifts minus breaks minus planned
+  downtime) and resumes in the next window.
+* **Failures**: each server fails after ``tbf`` available minutes since its last repair; work in progress
+  is interrupted and resumes after the repair. A failure while idle or blocked delays the next start.
+* **States** for the KPIs: busy, setup, idle (starved, also while waiting for a worker), blocked, down,
+  planned downtime, off shift. Down overrides the activity state; the calendar overrides both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import TYPE_CHECKING, Callable, Generator, Optional, Union
+
+import simpy
+
+from lines.parts import Operation, Part
+from twin.calendar import WorkCalendar
+
+if TYPE_CHECKING:
+    from lines.transport import Route
+    from lines.workers import Crew
+    from twin.engine import Line
+    from twin.eventlog import EventLog
+
+BUSY, SETUP, IDLE, BLOCKED, DOWN, PLANNED_DOWN, OFF = range(7)
+STATE_NAMES = ("busy", "setup", "idle", "blocked", "down", "planned_down", "off_shift")
+_ACTIVE = (True, True, False, False)  # busy and setup are active periods (Roser's method)
+
+
+class Server:
+    """One machine of a station."""
+
+    def __init__(self, station: "Station", index: int):
+        self.station = station
+        self.index = index
+        self.env: simpy.Environment = station.env
+        self.log: Optional[EventLog] = station.log
+        self.state = IDLE
+        self.down = False
+        self.since = self.env.now
+        self.acc = [0.0] * 7
+        """Minutes spent per state since the statistics were last reset."""
+        self.active = False
+        self.active_start = 0.0
+        self.active_sum = 0.0
+        self.active_n = 0
+        self.failures = 0
+        self.family: Optional[str] = None
+        self.interruptible = False
+        self.repaired = self.env.event()
+        self.process: Optional[simpy.Process] = None
+
+    # ------------------------------------------------------------------ state accounting
+    def _accrue(self, now: float) -> None:
+        st = self.station
+        shown = DOWN if self.down else self.state
+        a = self.since
+        if st.always:
+            self.acc[shown] += now - a
+        else:
+            avail = st.available.between(a, now)
+            planned = st.planned.between(a, now)
+            self.acc[shown] += avail
+            self.acc[PLANNED_DOWN] += planned - avail
+            self.acc[OFF] += now - a - planned
+        self.since = now
+
+    def _mark_active(self, now: float) -> None:
+        active = self.down or self.state <= SETUP
+        if active != self.active:
+            self.active = active
+            if active:
+                self.active_start = now
+            else:
+                self.active_sum += self.station.available.between(self.active_start, now)
+                self.active_n += 1
+
+    def to(self, state: int) -> None:
+        """Enter activity ``state`` now."""
+        now = self.env._now
+        if now != self.since:
+            self._accrue(now)
+        self.state = state
+        self._mark_active(now)
+        if self.log is not None:
+            self.log.state(now, self.station.name, self.index, STATE_NAMES[DOWN if self.down else state])
+
+    def set_down(self, down: bool) -> None:
+        now = self.env._now
+        if now != self.since:
+            self._accrue(now)
+        self.down = down
+        if down:
+            self.failures += 1
+        self._mark_active(now)
+        if self.log is not None:
+            self.log.state(now, self.station.name, self.index, STATE_NAMES[DOWN if down else self.state])
+
+    def reset(self, now: float) -> None:
+        """Start a new statistics window at ``now`` (end of warm-up)."""
+        self._accrue(now)
+        self.acc = [0.0] * 7
+        self.active_sum = 0.0
+        self.active_n = 0
+        self.active_start = now
+        self.failures = 0
+
+    def finish(self, now: float) -> None:
+        """Close the statistics window at ``now``."""
+        self._accrue(now)
+        if self.active:
+            self.active_sum += self.station.available.between(self.active_start, now)
+            self.active_n += 1
+            self.active = False
+
+    # ------------------------------------------------------------------ work
+    def work(self, duration: float, state: int) -> Generator:
+        """Spend ``duration`` available minutes in ``state``, pausing for failures and off-shift time."""
+        env = self.env
+        self.to(state)
+        cal = self.station.available
+        remaining = duration
+        while True:
+            if self.down:
+                yield self.repaired
+            start = env._now
+            self.interruptible = True
+            try:
+                yield env.timeout(cal.advance(start, remaining) - start)
+                self.interruptible = False
+                return
+            except simpy.Interrupt:
+                self.interruptible = False
+                remaining -= cal.between(start, env._now)
+
+    def failure_loop(self, tbf: Callable[[], float], ttr: Callable[[], float]) -> Generator:
+        env = self.env
+        cal = self.station.available
+        while True:
+            now = env._now
+            yield env.timeout(cal.advance(now, tbf()) - now)
+            self.set_down(True)
+            if self.interruptible:
+                self.process.interrupt()
+            yield env.timeout(ttr())
+            self.set_down(False)
+            repaired, self.repaired = self.repaired, env.event()
+            repaired.succeed()
+
+    def _wait_for_work(self) -> simpy.Event:
+        if self.state != IDLE:
+            self.to(IDLE)
+        ev = self.env.event()
+        self.station.idle.append(ev)
+        return ev
+
+    def _send(self, part: Part, target: Optional["Station"]) -> Generator:
+        """Hand ``part`` to ``target`` (blocking while it is full), through the transport if any."""
+        if target is None:
+            return
+        route = self.station.routes.get(target.name)
+        if route is not None:
+            yield from route.carry(self, part, target)
+            return
+        if target.has_space():
+            target.reserved += 1
+        else:
+            self.to(BLOCKED)
+            ev = self.env.event()
+            target.space_waiters.append(ev)
+            yield ev
+        target.arrive(part)
+
+    def run(self) -> Generator:
+        """Take parts one at a time: worker, setup, processing, quality outcome, hand-over."""
+        st = self.station
+        env = self.env
+        line = st.line
+        need = st.worker_need
+        fast = st.always and st.failures is None and need is None
+        while True:
+            part = st.select(env._now)
+            while part is None:
+                if self.down:
+                    yield self.repaired
+                yield self._wait_for_work()
+                part = st.select(env._now)
+            op = part.product.ops[part.op]
+            worker = None
+            if need is not None and need[1] in ("setup", "both"):
+                worker = yield from self._get_worker(need[0])
+            if st.setup is not None:
+                family = part.product.family
+                if family != self.family:
+                    duration = st.setup_time(self.family, family)
+                    self.family = family
+                    if duration > 0:
+                        yield from self.work(duration, SETUP)
+            if need is not None:
+                if need[1] == "setup":
+                    st.crew.release(worker)
+                    worker = None
+                elif need[1] == "run":
+                    worker = yield from self._get_worker(need[0])
+            if fast:
+                self.to(BUSY)
+                yield env.timeout(op.sample())
+            else:
+                yield from self.work(op.sample(), BUSY)
+            if worker is not None:
+                st.crew.release(worker)
+            target = line.complete(part, op, st)
+            if target is None:
+                continue
+            if target.name in st.routes or not target.has_space():
+                yield from self._send(part, target)
+            else:  # the common case, kept inline for speed
+                target.reserved += 1
+                target.arrive(part)
+
+    def run_batch(self) -> Generator:
+        """Wait for a full batch (or ``min_size`` after ``max_wait``), process it together, hand over."""
+        st = self.station
+        env = self.env
+        cfg = st.batch
+        while True:
+            while True:
+                if self.down:
+                    yield self.repaired
+                n = len(st.queue)
+                if n >= cfg.size:
+                    break
+                if n >= cfg.min_size and cfg.max_wait is not None:
+                    deadline = min(p.queued for p in st.queue) + cfg.max_wait
+                    if env._now >= deadline:
+                        break
+                    ev = self._wait_for_work()
+                    timer = env.timeout(deadline - env._now)
+                    yield ev | timer
+                    if not ev.triggered:
+                        st.idle.remove(ev)
+                else:
+                    yield self._wait_for_work()
+            batch = st.take_batch(env._now, cfg.size)
+            yield from self.work(st.batch_time(), BUSY)
+            for part in batch:
+                op = part.product.ops[part.op]
+                target = st.line.complete(part, op, st)
+                yield from self._send(part, target)
+
+    def _get_worker(self, skill: str) -> Generator:
+        got = self.station.crew.acquire(skill)
+        if isinstance(got, simpy.Event):
+            if self.state != IDLE:
+                self.to(IDLE)
+            got = yield got
+        return got
+
+
+class Station:
+    """A station group with ``servers`` parallel machines and an input buffer of ``capacity`` parts."""
+
+    def __init__(self, line: "Line", name: str, index: int, servers: int, capacity: Optional[int],
+                 rule: str, atc_k: float, planned: WorkCalendar, available: WorkCalendar):
+        self.line = line
+        self.env: simpy.Environment = line.env
+        self.log = line.log
+        self.name = name
+        self.index = index
+        self.capacity = capacity
+        self.rule = rule
+        self.atc_k = atc_k
+        self.planned = planned
+        self.available = available
+        self.always = planned.always and available.always
+        self.queue: deque[Part] = deque()
+        self.reserved = 0
+        self.space_waiters: deque[Union[simpy.Event, Part]] = deque()
+        self.idle: deque[simpy.Event] = deque()
+        self.stock: dict[str, deque[Part]] = {}
+        """Components waiting to be assembled, by product name."""
+        self.routes: dict[str, Route] = {}
+        self.setup: Optional[dict] = None
+        self.setup_default: Optional[Callable[[], float]] = None
+        self.setup_first = False
+        self.batch = None
+        self.batch_time: Callable[[], float] = lambda: 0.0
+        self.failures = None
+        self.worker_need: Optional[tuple[str, str]] = None
+        self.crew: Optional[Crew] = None
+        self.assembly = False
+        self.servers = [Server(self, i) for i in range(servers)]
+        self.reset_counters(0.0)
+
+    # ------------------------------------------------------------------ statistics
+    def reset_counters(self, now: float) -> None:
+        self.processed = 0
+        self.planned_work = 0.0
+        self.scrapped = 0
+        self.reworked = 0
+        self.entered = 0
+        self.wait_sum = 0.0
+        self.taken = 0
+        self.queue_area = 0.0
+        self.queue_since = now
+        for server in self.servers:
+            server.reset(now)
+
+    def _queue_changed(self, now: float) -> None:
+        self.queue_area += len(self.queue) * (now - self.queue_since)
+        self.queue_since = now
+
+    def finish(self, now: float) -> None:
+        self._queue_changed(now)
+        for server in self.servers:
+            server.finish(now)
+
+    # ------------------------------------------------------------------ buffer
+    def has_space(self) -> bool:
+        return self.capacity is None or len(self.queue) + self.reserved < self.capacity
+
+    def arrive(self, part: Part) -> None:
+        """A part enters the input buffer (its slot was reserved by the caller)."""
+        now = self.env._now
+        self.reserved -= 1
+        self._queue_changed(now)
+        part.queued = now
+        self.queue.append(part)
+        self.entered += 1
+        if self.log is not None:
+            self.log.part(now, "queue", part, self.name)
+        if self.idle:
+            self.idle.popleft().succeed()
+
+    def offer(self, part: Part) -> None:
+        """A part released into the line waits at the door until the buffer has a slot."""
+        if self.has_space():
+            self.reserved += 1
+            self.arrive(part)
+        else:
+            self.space_waiters.append(part)
+
+    def receive_component(self, part: Part) -> None:
+        self.stock.setdefault(part.product.name, deque()).append(part)
+        if self.idle:
+            self.idle.popleft().succeed()
+
+    def _slot_freed(self) -> None:
+        if self.space_waiters:
+            waiter = self.space_waiters.popleft()
+            self.reserved += 1
+            if isinstance(waiter, Part):
+                self.arrive(waiter)
+            else:
+                waiter.succeed()
+
+    # ------------------------------------------------------------------ dispatching
+    def _key(self, now: float) -> Callable[[Part], float]:
+        rule = self.rule
+        if rule == "spt":
+            return lambda p: p.product.ops[p.op].planned
+        if rule == "lpt":
+            return lambda p: -p.product.ops[p.op].planned
+        if rule == "edd":
+            return lambda p: p.order.due
+        if rule == "cr":
+            return lambda p: (p.order.due - now) / max(p.product.remaining[p.op], 1e-9)
+        # atc: largest index first, so the key is its negative
+        mean_p = sum(p.product.ops[p.op].planned for p in self.queue) / len(self.queue)
+        scale = self.atc_k * max(mean_p, 1e-9)
+
+        def atc(p: Part) -> float:
+            planned = max(p.product.ops[p.op].planned, 1e-9)
+            slack = max(p.order.due - planned - now, 0.0)
+            return -math.exp(-slack / scale if math.isfinite(slack) else -math.inf) / planned
+        return atc
+
+    def _kit_ready(self, part: Part) -> bool:
+        if not part.product.ops[part.op].assemble:
+            return True
+        return all(len(self.stock.get(c.name, ())) >= n for c, n in part.product.bom)
+
+    def select(self, now: float) -> Optional[Part]:
+        """Remove and return the next part by the dispatching rule, or None if none can start."""
+        queue = self.queue
+        if not queue:
+            return None
+        if self.assembly:
+            candidates = [p for p in queue if self._kit_ready(p)]
+            if not candidates:
+                return None
+            part = candidates[0] if self.rule == "fifo" else min(candidates, key=self._key(now))
+            for comp, n in part.product.bom:
+                stock = self.stock[comp.name]
+                for _ in range(n):
+                    self.line.consume_component(stock.popleft(), self)
+            self._queue_changed(now)
+            queue.remove(part)
+        elif self.rule == "fifo":
+            self._queue_changed(now)
+            part = queue.popleft()
+        else:
+            part = min(queue, key=self._key(now))
+            self._queue_changed(now)
+            queue.remove(part)
+        self.wait_sum += now - part.queued
+        self.taken += 1
+        if self.log is not None:
+            self.log.part(now, "start", part, self.name)
+        self._slot_freed()
+        return part
+
+    def take_batch(self, now: float, size: int) -> list[Part]:
+        ordered = list(self.queue) if self.rule == "fifo" else sorted(self.queue, key=self._key(now))
+        batch = ordered[:size]
+        self._queue_changed(now)
+        for part in batch:
+            self.queue.remove(part)
+            self.wait_sum += now - part.queued
+            self.taken += 1
+            if self.log is not None:
+                self.log.part(now, "start", part, self.name)
+        for _ in batch:
+            self._slot_freed()
+        return batch
+
+    def setup_time(self, previous: Optional[str], family: str) -> float:
+        """Setup minutes when switching from family ``previous`` (None: first part) to ``family``."""
+        if previous is None and not self.setup_first:
+            return 0.0
+        row = self.setup.get(previous or "", {})
+        if family in row:
+            return row[family]()
+        return self.setup_default() if self.setup_default is not None else 0.0
