@@ -58,7 +58,7 @@ class Order:
 class Part:
     """One unit moving through its routing. ``op`` is the index of its current (or next) operation."""
 
-    __slots__ = ("id", "product", "order", "op", "released", "queued", "reworked")
+    __slots__ = ("id", "product", "order", "op", "released", "queued", "reworked", "assembled")
 
     def __init__(self, id: int, product: Product, order: Order, released: float):
         self.id = id
@@ -68,3 +68,5 @@ class Part:
         self.released = released
         self.queued = released
         self.reworked = False
+        self.assembled = False
+        """Whether its components are already in it (a reworked unit does not consume them again)."""

@@ -158,7 +158,10 @@ class Server:
         if self.state != IDLE:
             self.to(IDLE)
         ev = self.env.event()
-        self.station.idle.append(ev)
+        st = self.station
+        st.idle.append(ev)
+        if st.space_waiters and st.has_space():  # an idle server is room for a blocked part
+            st.slot_freed()
         return ev
 
     def _send(self, part: Part, target: Optional["Station"]) -> Generator:
@@ -324,7 +327,11 @@ class Station:
 
     # ------------------------------------------------------------------ buffer
     def has_space(self) -> bool:
-        return self.capacity is None or len(self.queue) + self.reserved < self.capacity
+        """Whether one more part may come: a free buffer slot, or an idle server to take it directly."""
+        if self.capacity is None:
+            return True
+        idle = len(self.idle) if self.batch is None else 0
+        return len(self.queue) + self.reserved < self.capacity + idle
 
     def arrive(self, part: Part) -> None:
         """A part enters the input buffer (its slot was reserved by the caller)."""
@@ -352,7 +359,7 @@ class Station:
         if self.idle:
             self.idle.popleft().succeed()
 
-    def _slot_freed(self) -> None:
+    def slot_freed(self) -> None:
         if self.space_waiters:
             waiter = self.space_waiters.popleft()
             self.reserved += 1
@@ -383,7 +390,7 @@ class Station:
         return atc
 
     def _kit_ready(self, part: Part) -> bool:
-        if not part.product.ops[part.op].assemble:
+        if part.assembled or not part.product.ops[part.op].assemble:
             return True
         return all(len(self.stock.get(c.name, ())) >= n for c, n in part.product.bom)
 
@@ -397,10 +404,12 @@ class Station:
             if not candidates:
                 return None
             part = candidates[0] if self.rule == "fifo" else min(candidates, key=self._key(now))
-            for comp, n in part.product.bom:
-                stock = self.stock[comp.name]
-                for _ in range(n):
-                    self.line.consume_component(stock.popleft(), self)
+            if part.product.ops[part.op].assemble and not part.assembled:
+                part.assembled = True
+                for comp, n in part.product.bom:
+                    stock = self.stock[comp.name]
+                    for _ in range(n):
+                        self.line.consume_component(stock.popleft(), self)
             self._queue_changed(now)
             queue.remove(part)
         elif self.rule == "fifo":
@@ -414,7 +423,7 @@ class Station:
         self.taken += 1
         if self.log is not None:
             self.log.part(now, "start", part, self.name)
-        self._slot_freed()
+        self.slot_freed()
         return part
 
     def take_batch(self, now: float, size: int) -> list[Part]:
@@ -428,7 +437,7 @@ class Station:
             if self.log is not None:
                 self.log.part(now, "start", part, self.name)
         for _ in batch:
-            self._slot_freed()
+            self.slot_freed()
         return batch
 
     def setup_time(self, previous: Optional[str], family: str) -> float:

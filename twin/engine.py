@@ -10,6 +10,7 @@ waits in its assembly station's stock and an end product leaves the line.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections import deque
 from typing import Generator, Optional
@@ -47,10 +48,14 @@ class Line:
         self._next_part = 0
         self._next_order = 0
         self.backlog: deque[Part] = deque()
+        self.endless_demand = scenario.orders.arrivals.type == "backlog"
         self.wip = 0
         self._build_stations()
         self._build_products()
         self._build_transport()
+        mix = scenario.orders.mix
+        self._mix = (list(mix), list(itertools.accumulate(w / sum(mix.values()) for w in mix.values())))
+        self._mix_draw = make_uniform(self.streams.generator("orders", "mix"))
         due = scenario.orders.due_date
         if due is not None and due.allowance is not None:
             self._allowance = make_sampler(due.allowance, self.streams.generator("orders", "due"))
@@ -179,17 +184,15 @@ class Line:
         env = self.env
         sc = self.scenario
         arrivals = sc.orders.arrivals
+        if arrivals.type == "backlog":
+            self._release_next()
+            return
         if arrivals.type == "poisson":
             gap = make_sampler(Exponential(dist="exponential", mean=arrivals.mean_interarrival),
                                self.streams.generator("orders", "arrivals"))
-            names = list(sc.orders.mix)
-            total = sum(sc.orders.mix.values())
-            cumulative = [sum(list(sc.orders.mix.values())[: i + 1]) / total for i in range(len(names))]
-            pick = make_uniform(self.streams.generator("orders", "mix"))
             while True:
                 yield env.timeout(gap())
-                name = names[min(bisect.bisect_right(cumulative, pick()), len(names) - 1)]
-                self._new_order(self.products[name], sc.orders.lot_size, None)
+                self._new_order(self._pick_product(), sc.orders.lot_size, None)
         orders = (arrivals.orders if arrivals.type == "schedule"
                   else read_orders_csv(arrivals.file, list(self.products)))
         repeat = getattr(arrivals, "repeat_every", None)
@@ -203,6 +206,11 @@ class Line:
             if not repeat:
                 return
             cycle += 1
+
+    def _pick_product(self) -> Product:
+        """A product drawn from the order mix."""
+        names, cumulative = self._mix
+        return self.products[names[min(bisect.bisect_right(cumulative, self._mix_draw()), len(names) - 1)]]
 
     def _due_date(self, product: Product, quantity: int) -> float:
         cfg = self.scenario.orders.due_date
@@ -349,9 +357,15 @@ class Line:
                 self.tardiness_sum += max(0.0, now - order.due)
 
     def _release_next(self) -> None:
+        """Release waiting units while CONWIP allows; with backlog demand, create orders to fill up."""
         limit = self.scenario.release.wip_limit
-        while self.backlog and (limit is None or self.wip < limit):
-            self._release(self.backlog.popleft())
+        while limit is None or self.wip < limit:
+            if self.backlog:
+                self._release(self.backlog.popleft())
+            elif self.endless_demand:
+                self._new_order(self._pick_product(), self.scenario.orders.lot_size, None)
+            else:
+                return
 
     # ------------------------------------------------------------------ run
     def run(self) -> "Line":

@@ -56,6 +56,18 @@ class LoadedScenario:
 
 
 # ------------------------------------------------------------------------------------------ YAML
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false, so keys such as ``off`` and ``on`` stay strings."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
 def _line_index(node: yaml.Node, prefix: Loc, out: dict[Loc, int]) -> None:
     out[prefix] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
@@ -78,8 +90,8 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(name, "", None, f"cannot read the file ({exc})")]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -239,7 +251,7 @@ def apply_override(data: Any, assignment: str, file: str) -> Loc:
                                      "expected PATH=VALUE, e.g. stations.oven.servers=2")])
     path_text, value_text = assignment.split("=", 1)
     try:
-        value = yaml.safe_load(value_text)
+        value = yaml.load(value_text, Loader=_Loader)
     except yaml.YAMLError:
         value = value_text
     keys = [k for k in path_text.strip().split(".") if k]

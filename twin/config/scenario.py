@@ -269,6 +269,13 @@ class PoissonArrivals(_Model):
     mean_interarrival: float = Field(gt=0, description="Minutes between orders on average.")
 
 
+class BacklogArrivals(_Model):
+    """Unlimited demand: a new order is created whenever CONWIP lets a unit in, so the line is never
+    short of work (capacity studies). Needs ``release: {policy: conwip, wip_limit: N}``."""
+
+    type: Literal["backlog"]
+
+
 class ScheduledOrder(_Model):
     time: float = Field(ge=0, description="Arrival, minutes.")
     product: Name
@@ -309,7 +316,7 @@ class OrdersConfig(_Model):
     """Where the work comes from."""
 
     arrivals: Annotated[
-        Union[PoissonArrivals, ScheduleArrivals, CsvArrivals], Field(discriminator="type")
+        Union[PoissonArrivals, BacklogArrivals, ScheduleArrivals, CsvArrivals], Field(discriminator="type")
     ]
     mix: dict[str, Annotated[float, Field(gt=0)]] = Field(
         default_factory=dict, description="Product shares for generated orders (normalised)."
@@ -472,7 +479,10 @@ def _reference_problems(sc: Scenario):
         elif name in parents:
             yield ("orders", "mix", name), name, (
                 f"'{name}' is a component of '{parents[name]}' and is released with it; order the parent")
-    if orders.arrivals.type == "poisson" and not orders.mix:
+    if orders.arrivals.type == "backlog" and sc.release.policy != "conwip":
+        yield ("orders", "arrivals", "type"), "backlog", (
+            "backlog arrivals need release: {policy: conwip, wip_limit: N} to bound the line")
+    if orders.arrivals.type in ("poisson", "backlog") and not orders.mix:
         yield ("orders", "mix"), {}, "generated orders need a product mix, e.g. mix: {product_a: 1}"
     if orders.arrivals.type == "schedule":
         for oi, order in enumerate(orders.arrivals.orders):

@@ -1,0 +1,31 @@
+"""Shared helpers: build scenarios from small dicts and run them on the real engine."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from twin.config.scenario import Scenario
+
+ENDLESS = {"arrivals": {"type": "backlog"}, "mix": {"a": 1}}
+"""Unlimited demand: with a CONWIP cap the first station never starves."""
+
+
+def make_scenario(**parts: Any) -> Scenario:
+    """A one-station line with Poisson orders, with top-level sections replaced by ``parts``."""
+    base: dict[str, Any] = {
+        "name": "t",
+        "run": {"warmup": 0, "length": 1000, "replications": 1, "seed": 7},
+        "products": [{"name": "a", "routing": [{"station": "m1", "time": 1.0}]}],
+        "stations": [{"name": "m1"}],
+        "orders": {"arrivals": {"type": "poisson", "mean_interarrival": 2.0}, "mix": {"a": 1}},
+    }
+    base.update(copy.deepcopy(parts))
+    return Scenario.model_validate(base)
+
+
+def saturated(**parts: Any) -> Scenario:
+    """Like :func:`make_scenario`, with unlimited demand and a CONWIP cap of 20 units."""
+    parts.setdefault("orders", ENDLESS)
+    parts.setdefault("release", {"policy": "conwip", "wip_limit": 20})
+    return make_scenario(**parts)

@@ -1,0 +1,1 @@
+"""Validation suite: the engine against closed-form queueing results and Little's law."""
