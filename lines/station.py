@@ -14,6 +14,7 @@ Semantics, all times in minutes:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from typing import TYPE_CHECKING, Callable, Generator, Optional, Union
@@ -283,7 +284,10 @@ class Station:
         self.planned = planned
         self.available = available
         self.always = planned.always and available.always
-        self.queue: deque[Part] = deque()
+        self.ordered_by = self._static_key(rule)
+        """For rules whose priority never changes while a part waits (spt, lpt, edd), the queue is kept
+        sorted by it (ties first come, first served), so a pick is O(1); otherwise None."""
+        self.queue: deque[Part] | list[Part] = deque() if self.ordered_by is None else []
         self.reserved = 0
         self.space_waiters: deque[Union[simpy.Event, Part]] = deque()
         self.idle: deque[simpy.Event] = deque()
@@ -339,7 +343,10 @@ class Station:
         self.reserved -= 1
         self._queue_changed(now)
         part.queued = now
-        self.queue.append(part)
+        if self.ordered_by is None:
+            self.queue.append(part)
+        else:
+            bisect.insort_right(self.queue, part, key=self.ordered_by)
         self.entered += 1
         if self.log is not None:
             self.log.part(now, "queue", part, self.name)
@@ -369,15 +376,19 @@ class Station:
                 waiter.succeed()
 
     # ------------------------------------------------------------------ dispatching
-    def _key(self, now: float) -> Callable[[Part], float]:
-        rule = self.rule
+    @staticmethod
+    def _static_key(rule: str) -> Optional[Callable[[Part], float]]:
         if rule == "spt":
             return lambda p: p.product.ops[p.op].planned
         if rule == "lpt":
             return lambda p: -p.product.ops[p.op].planned
         if rule == "edd":
             return lambda p: p.order.due
-        if rule == "cr":
+        return None
+
+    def _key(self, now: float) -> Callable[[Part], float]:
+        """Priority of a waiting part at time ``now`` for the time-dependent rules (smallest first)."""
+        if self.rule == "cr":
             return lambda p: (p.order.due - now) / max(p.product.remaining[p.op], 1e-9)
         # atc: largest index first, so the key is its negative
         mean_p = sum(p.product.ops[p.op].planned for p in self.queue) / len(self.queue)
@@ -403,7 +414,7 @@ class Station:
             candidates = [p for p in queue if self._kit_ready(p)]
             if not candidates:
                 return None
-            part = candidates[0] if self.rule == "fifo" else min(candidates, key=self._key(now))
+            part = candidates[0] if self.rule == "fifo" or self.ordered_by else min(candidates, key=self._key(now))
             if part.product.ops[part.op].assemble and not part.assembled:
                 part.assembled = True
                 for comp, n in part.product.bom:
@@ -415,6 +426,9 @@ class Station:
         elif self.rule == "fifo":
             self._queue_changed(now)
             part = queue.popleft()
+        elif self.ordered_by is not None:
+            self._queue_changed(now)
+            part = queue.pop(0)
         else:
             part = min(queue, key=self._key(now))
             self._queue_changed(now)
@@ -427,7 +441,8 @@ class Station:
         return part
 
     def take_batch(self, now: float, size: int) -> list[Part]:
-        ordered = list(self.queue) if self.rule == "fifo" else sorted(self.queue, key=self._key(now))
+        ordered = (list(self.queue) if self.rule == "fifo" or self.ordered_by
+                   else sorted(self.queue, key=self._key(now)))
         batch = ordered[:size]
         self._queue_changed(now)
         for part in batch:

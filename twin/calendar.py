@@ -66,18 +66,26 @@ class WorkCalendar:
         for a, b in self.windows:
             self._cum.append(self._cum[-1] + b - a)
         self.per_week = self._cum[-1]
+        self._last: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
         if not self.always and self.per_week <= 0:
             raise ValueError("the calendar has no working time; add shifts or workdays")
 
     def _worked(self, t: float) -> float:
-        """Working minutes in [0, t]."""
-        weeks, r = divmod(t, WEEK)
-        i = bisect.bisect_right(self._starts, r) - 1
-        part = 0.0
-        if i >= 0:
-            a, b = self.windows[i]
-            part = self._cum[i] + min(r, b) - a
-        return weeks * self.per_week + part
+        """Working minutes in [0, t]. Consecutive calls mostly fall in the same stretch (a working
+        window or the gap after it), so that stretch is remembered: (start, end, worked at start)."""
+        lo, hi, base, length = self._last
+        if not lo <= t < hi:
+            weeks, r = divmod(t, WEEK)
+            i = bisect.bisect_right(self._starts, r) - 1
+            offset = weeks * WEEK
+            if i >= 0:
+                a, b = self.windows[i]
+                nxt = self.windows[i + 1][0] if i + 1 < len(self.windows) else WEEK
+                self._last = lo, hi, base, length = (offset + a, offset + nxt,
+                                                     weeks * self.per_week + self._cum[i], b - a)
+            else:
+                self._last = lo, hi, base, length = (offset, offset + self._starts[0], weeks * self.per_week, 0.0)
+        return base + min(max(t - lo, 0.0), length)
 
     def between(self, a: float, b: float) -> float:
         """Working minutes in [a, b]."""
