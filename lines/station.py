@@ -173,13 +173,9 @@ class Server:
         if route is not None:
             yield from route.carry(self, part, target)
             return
-        if target.has_space():
-            target.reserved += 1
-        else:
+        if not target.has_space():
             self.to(BLOCKED)
-            ev = self.env.event()
-            target.space_waiters.append(ev)
-            yield ev
+        yield from target.claim_slot()
         target.arrive(part)
 
     def run(self) -> Generator:
@@ -352,6 +348,15 @@ class Station:
             self.log.part(now, "queue", part, self.name)
         if self.idle:
             self.idle.popleft().succeed()
+
+    def claim_slot(self) -> Generator:
+        """Reserve room for one part, waiting (first come, first served) while the station is full."""
+        if self.has_space():
+            self.reserved += 1
+            return
+        ev = self.env.event()
+        self.space_waiters.append(ev)
+        yield ev  # the slot was reserved for us by slot_freed
 
     def offer(self, part: Part) -> None:
         """A part released into the line waits at the door until the buffer has a slot."""

@@ -21,17 +21,12 @@ class Route(Protocol):
         """Run in the sending process; returns once the sender is free again."""
 
 
-def _enter(env: simpy.Environment, part: Part, target: "Station", stock: bool) -> Generator:
+def _enter(part: Part, target: "Station", stock: bool) -> Generator:
     """Put ``part`` into ``target``: its component stock (unbounded) or its buffer (wait for a slot)."""
     if stock:
         target.receive_component(part)
         return
-    if target.has_space():
-        target.reserved += 1
-    else:
-        ev = env.event()
-        target.space_waiters.append(ev)
-        yield ev
+    yield from target.claim_slot()
     target.arrive(part)
 
 
@@ -60,7 +55,7 @@ class Conveyor:
 
     def _move(self, part: Part, target: "Station", stock: bool) -> Generator:
         yield self.env.timeout(self.transfer())
-        yield from _enter(self.env, part, target, stock)
+        yield from _enter(part, target, stock)
         if self.waiters:
             self.waiters.popleft().succeed()
         else:
@@ -125,12 +120,7 @@ class AgvFleet:
         if server is not None:
             server.to(BLOCKED)
         if not stock:
-            if target.has_space():
-                target.reserved += 1
-            else:
-                ev = env.event()
-                target.space_waiters.append(ev)
-                yield ev
+            yield from target.claim_slot()
         vehicle = yield self._call(origin)
         yield env.timeout(self._travel(self.position[vehicle], origin) + self.load_time)
         self.position[vehicle] = origin

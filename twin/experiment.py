@@ -28,19 +28,20 @@ class ExperimentResult:
         keys = self.replications[0].line if self.replications else {}
         return {k: estimate([r.line[k] for r in self.replications]) for k in keys}
 
-    def stations(self) -> dict[str, dict[str, Estimate]]:
+    def _per_station(self, table: str) -> dict[str, dict[str, Estimate]]:
         out = {}
         for st in self.scenario.stations:
-            keys = self.replications[0].stations[st.name] if self.replications else {}
-            out[st.name] = {k: estimate([r.stations[st.name][k] for r in self.replications]) for k in keys}
+            rows = [getattr(r, table)[st.name] for r in self.replications]
+            out[st.name] = {k: estimate([row[k] for row in rows]) for k in (rows[0] if rows else {})}
         return out
 
+    def stations(self) -> dict[str, dict[str, Estimate]]:
+        """Station KPIs across replications."""
+        return self._per_station("stations")
+
     def state_fractions(self) -> dict[str, dict[str, Estimate]]:
-        out = {}
-        for st in self.scenario.stations:
-            keys = self.replications[0].state_fractions[st.name] if self.replications else {}
-            out[st.name] = {k: estimate([r.state_fractions[st.name][k] for r in self.replications]) for k in keys}
-        return out
+        """Share of time per state and station across replications."""
+        return self._per_station("state_fractions")
 
     def bottleneck(self) -> dict[str, Any]:
         """The station most often found as bottleneck, and in what share of replications."""
