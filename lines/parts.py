@@ -24,6 +24,10 @@ class Operation:
     assemble: bool
     quality: Optional[Callable[[], float]] = None
     """Uniform(0, 1) draws deciding scrap / rework (only where either is possible)."""
+    defect: float = 0.0
+    """Probability of making a defect here (after the quality lever's process control)."""
+    inspect: Optional[Callable[[], float]] = None
+    """Uniform(0, 1) draws for defects and their inspection (where defects can be made or found)."""
 
 
 @dataclass(eq=False)
@@ -58,7 +62,7 @@ class Order:
 class Part:
     """One unit moving through its routing. ``op`` is the index of its current (or next) operation."""
 
-    __slots__ = ("id", "product", "order", "op", "released", "queued", "reworked", "assembled")
+    __slots__ = ("id", "product", "order", "op", "released", "queued", "reworked", "assembled", "defect_op")
 
     def __init__(self, id: int, product: Product, order: Order, released: float):
         self.id = id
@@ -70,3 +74,5 @@ class Part:
         self.reworked = False
         self.assembled = False
         """Whether its components are already in it (a reworked unit does not consume them again)."""
+        self.defect_op: Optional[int] = None
+        """Operation index where an undetected defect was made, if any."""

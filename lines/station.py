@@ -8,8 +8,9 @@ Semantics, all times in minutes:
   downtime) and resumes in the next window.
 * **Failures**: each server fails after ``tbf`` available minutes since its last repair; work in progress
   is interrupted and resumes after the repair. A failure while idle or blocked delays the next start.
-* **States** for the KPIs: busy, setup, idle (starved, also while waiting for a worker), blocked, down,
-  planned downtime, off shift. Down overrides the activity state; the calendar overrides both.
+* **States** for the KPIs: busy, setup, idle (starved, also while waiting for a worker), standby, blocked,
+  down, maintenance, planned downtime, off shift. A stop (down, maintenance) overrides the activity
+  state; the calendar overrides both.
 """
 
 from __future__ import annotations
@@ -25,14 +26,17 @@ from lines.parts import Operation, Part
 from twin.calendar import WorkCalendar
 
 if TYPE_CHECKING:
+    from lines.maintenance import Upkeep
     from lines.transport import Route
+    from twin.calendar import Tariff
     from lines.workers import Crew
     from twin.engine import Line
     from twin.eventlog import EventLog
 
-BUSY, SETUP, IDLE, BLOCKED, DOWN, PLANNED_DOWN, OFF = range(7)
-STATE_NAMES = ("busy", "setup", "idle", "blocked", "down", "planned_down", "off_shift")
-_ACTIVE = (True, True, False, False)  # busy and setup are active periods (Roser's method)
+BUSY, SETUP, IDLE, STANDBY, BLOCKED, DOWN, MAINTENANCE, PLANNED_DOWN, OFF = range(9)
+STATE_NAMES = ("busy", "setup", "idle", "standby", "blocked", "down", "maintenance", "planned_down", "off_shift")
+"""Server states. Setup includes the warm-up after a standby; standby is an idle machine switched off
+(energy lever); maintenance is preventive or predictive work (planned, so outside planned busy time)."""
 
 
 class Server:
@@ -44,10 +48,15 @@ class Server:
         self.env: simpy.Environment = station.env
         self.log: Optional[EventLog] = station.log
         self.state = IDLE
-        self.down = False
+        self.stop: Optional[int] = None
+        """DOWN or MAINTENANCE while the machine is stopped, else None."""
+        self.cold = False
+        """Switched off by idle shutdown: needs a warm-up before the next part."""
         self.since = self.env.now
-        self.acc = [0.0] * 7
+        self.acc = [0.0] * 9
         """Minutes spent per state since the statistics were last reset."""
+        self.price_minutes = [0.0] * 9
+        """Minutes per state weighted by the electricity price (CNY/kWh), when a tariff is set."""
         self.active = False
         self.active_start = 0.0
         self.active_sum = 0.0
@@ -61,8 +70,10 @@ class Server:
     # ------------------------------------------------------------------ state accounting
     def _accrue(self, now: float) -> None:
         st = self.station
-        shown = DOWN if self.down else self.state
+        shown = self.state if self.stop is None else self.stop
         a = self.since
+        if st.tariff is not None:
+            self._accrue_price(shown, a, now)
         if st.always:
             self.acc[shown] += now - a
         else:
@@ -73,8 +84,22 @@ class Server:
             self.acc[OFF] += now - a - planned
         self.since = now
 
+    def _accrue_price(self, shown: int, a: float, now: float) -> None:
+        """Price-weighted minutes; an interval split by the calendar shares its price pro rata."""
+        st = self.station
+        price = st.tariff.integral(a, now)
+        if st.always or now == a:
+            self.price_minutes[shown] += price
+            return
+        avail = st.available.between(a, now)
+        planned = st.planned.between(a, now)
+        per_minute = price / (now - a)
+        self.price_minutes[shown] += avail * per_minute
+        self.price_minutes[PLANNED_DOWN] += (planned - avail) * per_minute
+        self.price_minutes[OFF] += (now - a - planned) * per_minute
+
     def _mark_active(self, now: float) -> None:
-        active = self.down or self.state <= SETUP
+        active = self.stop is not None or self.state <= SETUP
         if active != self.active:
             self.active = active
             if active:
@@ -91,23 +116,31 @@ class Server:
         self.state = state
         self._mark_active(now)
         if self.log is not None:
-            self.log.state(now, self.station.name, self.index, STATE_NAMES[DOWN if self.down else state])
+            self.log.state(now, self.station.name, self.index, STATE_NAMES[state if self.stop is None else self.stop])
 
-    def set_down(self, down: bool) -> None:
+    def set_stop(self, stop: Optional[int]) -> None:
+        """Stop the machine (DOWN, MAINTENANCE) or restart it (None); stopping interrupts work."""
         now = self.env._now
         if now != self.since:
             self._accrue(now)
-        self.down = down
-        if down:
+        self.stop = stop
+        if stop == DOWN:
             self.failures += 1
         self._mark_active(now)
         if self.log is not None:
-            self.log.state(now, self.station.name, self.index, STATE_NAMES[DOWN if down else self.state])
+            self.log.state(now, self.station.name, self.index,
+                           STATE_NAMES[self.state if stop is None else stop])
+        if stop is not None and self.interruptible:
+            self.process.interrupt()
+        if stop is None:
+            restarted, self.repaired = self.repaired, self.env.event()
+            restarted.succeed()
 
     def reset(self, now: float) -> None:
         """Start a new statistics window at ``now`` (end of warm-up)."""
         self._accrue(now)
-        self.acc = [0.0] * 7
+        self.acc = [0.0] * 9
+        self.price_minutes = [0.0] * 9
         self.active_sum = 0.0
         self.active_n = 0
         self.active_start = now
@@ -129,7 +162,7 @@ class Server:
         cal = self.station.available
         remaining = duration
         while True:
-            if self.down:
+            if self.stop is not None:
                 yield self.repaired
             start = env._now
             self.interruptible = True
@@ -141,19 +174,27 @@ class Server:
                 self.interruptible = False
                 remaining -= cal.between(start, env._now)
 
-    def failure_loop(self, tbf: Callable[[], float], ttr: Callable[[], float]) -> Generator:
+    def failure_loop(self, tbf: Callable[[], float], ttr: Callable[[], float], upkeep: "Upkeep") -> Generator:
+        """Failures and maintenance. Each life starts as good as new: the machine fails after ``tbf``
+        available minutes unless maintenance (preventive interval, predictive warning or false alarm)
+        comes first and renews it. A failure waits ``response_time`` and a technician, then ``ttr``."""
         env = self.env
         cal = self.station.available
         while True:
+            life = tbf()
+            renew = upkeep.renewal_age(life)
             now = env._now
-            yield env.timeout(cal.advance(now, tbf()) - now)
-            self.set_down(True)
-            if self.interruptible:
-                self.process.interrupt()
-            yield env.timeout(ttr())
-            self.set_down(False)
-            repaired, self.repaired = self.repaired, env.event()
-            repaired.succeed()
+            if renew is None or renew >= life:
+                yield env.timeout(cal.advance(now, life) - now)
+                self.set_stop(DOWN)
+                if upkeep.response_time:
+                    yield env.timeout(upkeep.response_time)
+                yield from upkeep.with_technician(env, ttr())
+            else:
+                yield env.timeout(cal.advance(now, renew) - now)
+                self.set_stop(MAINTENANCE)
+                yield from upkeep.with_technician(env, upkeep.duration())
+            self.set_stop(None)
 
     def _wait_for_work(self) -> simpy.Event:
         if self.state != IDLE:
@@ -165,6 +206,23 @@ class Server:
             st.slot_freed()
         return ev
 
+    def _idle(self) -> Generator:
+        """Wait for work; with idle shutdown, switch off after ``shutdown_after`` idle minutes."""
+        ev = self._wait_for_work()
+        shutdown = self.station.shutdown
+        if shutdown is None:
+            yield ev
+            return
+        yield ev | self.env.timeout(shutdown[0])
+        if not ev.triggered:
+            self.to(STANDBY)
+            self.cold = True
+            yield ev
+
+    def _warm_up(self) -> Generator:
+        """After a standby, ``warmup_time`` minutes (counted as setup) before the next part."""
+        self.cold = False
+        yield from self.work(self.station.shutdown[1], SETUP)
     def _send(self, part: Part, target: Optional["Station"]) -> Generator:
         """Hand ``part`` to ``target`` (blocking while it is full), through the transport if any."""
         if target is None:
@@ -186,25 +244,29 @@ class Server:
         need = st.worker_need
         fast = st.always and st.failures is None and need is None
         while True:
-            part = st.select(env._now)
+            part = st.select(env._now, self.family)
             while part is None:
-                if self.down:
-                    yield self.repaired
-                yield self._wait_for_work()
-                part = st.select(env._now)
+                if self.stop is not None:
+                    yield self.repaired  # the queue may have filled meanwhile: look again first
+                elif st.shutdown is None:
+                    yield self._wait_for_work()
+                else:
+                    yield from self._idle()
+                part = st.select(env._now, self.family)
+            if self.cold:
+                yield from self._warm_up()
             op = part.product.ops[part.op]
+            setup = 0.0
+            if st.setup is not None and part.product.family != self.family:
+                setup = st.setup_time(self.family, part.product.family)
+                self.family = part.product.family
             worker = None
-            if need is not None and need[1] in ("setup", "both"):
+            if need is not None and (need[1] == "both" or (need[1] == "setup" and setup > 0)):
                 worker = yield from self._get_worker(need[0])
-            if st.setup is not None:
-                family = part.product.family
-                if family != self.family:
-                    duration = st.setup_time(self.family, family)
-                    self.family = family
-                    if duration > 0:
-                        yield from self.work(duration, SETUP)
+            if setup > 0:
+                yield from self.work(setup, SETUP)
             if need is not None:
-                if need[1] == "setup":
+                if need[1] == "setup" and worker is not None:
                     st.crew.release(worker)
                     worker = None
                 elif need[1] == "run":
@@ -232,13 +294,15 @@ class Server:
         cfg = st.batch
         while True:
             while True:
-                if self.down:
+                if self.stop is not None:
                     yield self.repaired
                 n = len(st.queue)
                 if n >= cfg.size:
                     break
                 if n >= cfg.min_size and cfg.max_wait is not None:
                     deadline = min(p.queued for p in st.queue) + cfg.max_wait
+                    if st.hold_in_peak:  # time-of-use scheduling: no partial batch at peak prices
+                        deadline = max(deadline, st.tariff.peak_end(env._now))
                     if env._now >= deadline:
                         break
                     ev = self._wait_for_work()
@@ -247,7 +311,9 @@ class Server:
                     if not ev.triggered:
                         st.idle.remove(ev)
                 else:
-                    yield self._wait_for_work()
+                    yield from self._idle()
+            if self.cold:
+                yield from self._warm_up()
             batch = st.take_batch(env._now, cfg.size)
             yield from self.work(st.batch_time(), BUSY)
             for part in batch:
@@ -299,6 +365,15 @@ class Station:
         self.worker_need: Optional[tuple[str, str]] = None
         self.crew: Optional[Crew] = None
         self.assembly = False
+        self.tariff: Optional[Tariff] = None
+        self.shutdown: Optional[tuple[float, float]] = None
+        """(idle minutes before switching off, warm-up minutes), with the idle-shutdown lever."""
+        self.hold_in_peak = False
+        self.prefer_family = False
+        self.latency = 0.0
+        self.plan: Optional[dict[tuple[int, int], float]] = None
+        """Planned start per (part id, operation index) from the optimised plan, when one is followed."""
+        self.setup_factor = 1.0
         self.servers = [Server(self, i) for i in range(servers)]
         self.reset_counters(0.0)
 
@@ -410,16 +485,34 @@ class Station:
             return True
         return all(len(self.stock.get(c.name, ())) >= n for c, n in part.product.bom)
 
-    def select(self, now: float) -> Optional[Part]:
-        """Remove and return the next part by the dispatching rule, or None if none can start."""
+    def _choose(self, candidates: list[Part], now: float, family: Optional[str]) -> Part:
+        """The next part among ``candidates`` (in queue order), with the levers' refinements."""
+        if self.prefer_family and family is not None:
+            same = [p for p in candidates if p.product.family == family]
+            candidates = same or candidates
+        if self.latency:
+            known = [p for p in candidates if p.queued <= now - self.latency]
+            if not known:  # nothing the dispatcher knows of yet: first come, first served
+                return min(candidates, key=lambda p: p.queued)
+            candidates = known
+        if self.plan is not None:
+            plan = self.plan
+            return min(candidates, key=lambda p: (plan.get((p.id, p.op), math.inf), p.queued))
+        if self.rule == "fifo" or self.ordered_by is not None:
+            return candidates[0]
+        return min(candidates, key=self._key(now))
+
+    def select(self, now: float, family: Optional[str] = None) -> Optional[Part]:
+        """Remove and return the next part by the dispatching rule, or None if none can start.
+        ``family`` is the setup family of the asking server."""
         queue = self.queue
         if not queue:
             return None
-        if self.assembly:
-            candidates = [p for p in queue if self._kit_ready(p)]
+        if self.assembly or self.prefer_family or self.latency or self.plan is not None:
+            candidates = [p for p in queue if self._kit_ready(p)] if self.assembly else list(queue)
             if not candidates:
                 return None
-            part = candidates[0] if self.rule == "fifo" or self.ordered_by else min(candidates, key=self._key(now))
+            part = self._choose(candidates, now, family)
             if part.product.ops[part.op].assemble and not part.assembled:
                 part.assembled = True
                 for comp, n in part.product.bom:
@@ -466,5 +559,5 @@ class Station:
             return 0.0
         row = self.setup.get(previous or "", {})
         if family in row:
-            return row[family]()
-        return self.setup_default() if self.setup_default is not None else 0.0
+            return row[family]() * self.setup_factor
+        return self.setup_default() * self.setup_factor if self.setup_default is not None else 0.0

@@ -75,16 +75,19 @@ class AgvLeg:
 
 class AgvFleet:
     """``count`` vehicles at ``speed`` m/min. A move first secures a slot at the destination, then calls
-    the nearest idle vehicle, which drives empty to the pick-up, loads, drives loaded and unloads.
+    the nearest (or first) idle vehicle, which drives empty to the pick-up, loads, drives loaded and unloads.
     The sender is blocked until the part is loaded."""
 
     def __init__(self, env: simpy.Environment, count: int, speed: float, load_time: float,
-                 unload_time: float, home: str, distance: Callable[[str, str], Optional[float]]):
+                 unload_time: float, home: str, distance: Callable[[str, str], Optional[float]],
+                 nearest: bool = True):
         self.env = env
         self.speed = speed
         self.load_time = load_time
         self.unload_time = unload_time
         self.distance = distance
+        self.nearest = nearest
+        """Dispatch the nearest free vehicle (True) or the first free one (False)."""
         self.position = [home] * count
         self.free = list(range(count))
         self.waiting: deque[tuple[str, simpy.Event]] = deque()
@@ -98,7 +101,8 @@ class AgvFleet:
     def _call(self, origin: str) -> simpy.Event:
         ev = self.env.event()
         if self.free:
-            vehicle = min(self.free, key=lambda v: (self._travel(self.position[v], origin), v))
+            vehicle = (min(self.free, key=lambda v: (self._travel(self.position[v], origin), v))
+                       if self.nearest else self.free[0])
             self.free.remove(vehicle)
             self.busy_since[vehicle] = self.env.now
             ev.succeed(vehicle)

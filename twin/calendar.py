@@ -140,3 +140,37 @@ def available_calendar(cfg: CalendarConfig, station: str) -> WorkCalendar:
     windows = planned.windows if not planned.always else [(0.0, WEEK)]
     unfolded = _merge(cuts + [(a + WEEK, b + WEEK) for a, b in cuts] + [(a - WEEK, b - WEEK) for a, b in cuts])
     return WorkCalendar(_fold(_subtract(windows, unfolded)))
+
+
+class Tariff:
+    """Electricity price by time of day (CNY/kWh), the same every day."""
+
+    def __init__(self, periods: list[tuple[float, float, float]]):
+        """``periods``: (start minute, end minute, price) covering the day."""
+        periods = sorted(periods)
+        if not periods or periods[0][0] != 0 or periods[-1][1] != 1440 or any(
+                a[1] != b[0] for a, b in zip(periods, periods[1:])):
+            raise ValueError("tariff periods must cover 00:00-24:00 without gaps or overlaps")
+        self.periods = periods
+        self._starts = [p[0] for p in periods]
+        self._cum = [0.0]
+        for a, b, price in periods:
+            self._cum.append(self._cum[-1] + (b - a) * price)
+        self.peak_price = max(p[2] for p in periods)
+
+    def _integral(self, t: float) -> float:
+        days, r = divmod(t, 1440.0)
+        i = bisect.bisect_right(self._starts, r) - 1
+        a, _, price = self.periods[i]
+        return days * self._cum[-1] + self._cum[i] + (r - a) * price
+
+    def integral(self, a: float, b: float) -> float:
+        """Price-weighted minutes in [a, b] (CNY/kWh x minutes)."""
+        return self._integral(b) - self._integral(a)
+
+    def peak_end(self, t: float) -> float:
+        """End of the peak-price period containing ``t``, or ``t`` itself outside peak prices."""
+        day, r = divmod(t, 1440.0)
+        i = bisect.bisect_right(self._starts, r) - 1
+        a, b, price = self.periods[i]
+        return day * 1440.0 + b if price >= self.peak_price else t

@@ -18,13 +18,14 @@ from typing import Generator, Optional
 import simpy
 
 from lines.parts import Operation, Order, Part, Product
+from lines.maintenance import Upkeep
 from lines.station import Station
 from lines.transport import AgvFleet, AgvLeg, Conveyor, Route
 from lines.workers import Crew
-from twin.calendar import available_calendar, planned_calendar
+from twin.calendar import Tariff, available_calendar, planned_calendar
 from twin.config.distributions import Exponential
 from twin.config.loader import read_orders_csv
-from twin.config.scenario import Scenario
+from twin.config.scenario import Scenario, clock_minutes
 from twin.eventlog import EventLog
 from twin.rng import Streams
 from twin.sampling import make_sampler, make_uniform
@@ -49,6 +50,14 @@ class Line:
         self._next_order = 0
         self.backlog: deque[Part] = deque()
         self.endless_demand = scenario.orders.arrivals.type == "backlog"
+        scheduling = scenario.levers.scheduling
+        self.daily_plan = (clock_minutes(scheduling.plan_time)
+                           if scheduling is not None and scheduling.method == "daily_plan" else None)
+        self.held: list[Part] = []
+        quality = scenario.levers.quality
+        self.inspection = ((quality.inspection, quality.recall if quality.inspection != "inline" else 1.0,
+                            quality.false_alarm if quality.inspection != "inline" else 0.0, quality.sample_rate)
+                           if quality is not None else ("inline", 1.0, 0.0, 1.0))
         self.wip = 0
         self._build_stations()
         self._build_products()
@@ -61,6 +70,8 @@ class Line:
             self._allowance = make_sampler(due.allowance, self.streams.generator("orders", "due"))
         self.reset_counters(0.0)
         self.env.process(self._order_source())
+        if self.daily_plan is not None:
+            self.env.process(self._daily_releases())
         if self.warmup > 0:
             self.env.process(self._end_warmup())
 
@@ -68,10 +79,30 @@ class Line:
     def _build_stations(self) -> None:
         sc = self.scenario
         planned = planned_calendar(sc.calendar)
+        levers = sc.levers
+        tariff = (Tariff([(clock_minutes(p.start), clock_minutes(p.end), p.price) for p in levers.energy.tariff])
+                  if levers.energy is not None else None)
+        self.tariff = tariff
+        technicians = None
+        if levers.maintenance is not None and levers.maintenance.technicians is not None:
+            technicians = simpy.Resource(self.env, levers.maintenance.technicians)
+        scheduling = levers.scheduling
         for index, cfg in enumerate(sc.stations):
-            st = Station(self, cfg.name, index, cfg.servers, cfg.buffer, cfg.dispatch, cfg.atc_k,
+            rule = cfg.dispatch
+            if scheduling is not None:
+                rule = "fifo" if scheduling.method == "daily_plan" else scheduling.rule
+            st = Station(self, cfg.name, index, cfg.servers, cfg.buffer, rule, cfg.atc_k,
                          planned, available_calendar(sc.calendar, cfg.name))
             st.power = cfg.power
+            st.tariff = tariff
+            if levers.energy is not None and levers.energy.mode in ("idle_shutdown", "tou_scheduling"):
+                st.shutdown = (levers.energy.shutdown_after, levers.energy.warmup_time)
+                st.hold_in_peak = levers.energy.mode == "tou_scheduling" and cfg.batch is not None
+            if levers.changeover is not None and levers.changeover.mode != "manual":
+                st.setup_factor = levers.changeover.smed_factor
+                st.prefer_family = levers.changeover.mode == "sequence_optimised"
+            if levers.information is not None:
+                st.latency = levers.information.latency
             gen = self.streams.generator
             if cfg.setup is not None:
                 st.setup = {a: {b: make_sampler(dist, gen(cfg.name, "setup", a, b)) for b, dist in row.items()}
@@ -92,12 +123,24 @@ class Line:
                     tag = str(server.index)
                     self.env.process(server.failure_loop(
                         make_sampler(cfg.failures.tbf, gen(cfg.name, "failure", tag)),
-                        make_sampler(cfg.failures.ttr, gen(cfg.name, "repair", tag))))
+                        make_sampler(cfg.failures.ttr, gen(cfg.name, "repair", tag)),
+                        self._upkeep(cfg.name, tag, technicians)))
             self.stations[cfg.name] = st
+
+    def _upkeep(self, station: str, tag: str, technicians: Optional[simpy.Resource]) -> Upkeep:
+        lever = self.scenario.levers.maintenance
+        gen = self.streams.generator
+        gap = None
+        if lever is not None and lever.policy == "predictive" and lever.false_alarms_per_1000h > 0:
+            mean = 1000 * 60 / lever.false_alarms_per_1000h
+            gap = make_sampler(Exponential(dist="exponential", mean=mean), gen(station, "false_alarm", tag))
+        duration = make_sampler(lever.duration, gen(station, "maintenance", tag)) if lever else (lambda: 0.0)
+        return Upkeep(lever, duration, make_uniform(gen(station, "warning", tag)), gap, technicians)
 
     def _build_products(self) -> None:
         sc = self.scenario
         gen = self.streams.generator
+        quality = sc.levers.quality
         for index, cfg in enumerate(sc.products):
             product = Product(cfg.name, index, cfg.setup_family, source=cfg.source)
             labels = [op.label for op in cfg.routing]
@@ -113,6 +156,11 @@ class Line:
                                       labels.index(op.rework_to) if op.rework_to else None, op.assemble)
                 if op.scrap or op.rework:
                     operation.quality = make_uniform(gen(op.station, "quality", cfg.name, op.label))
+                defect = op.defect * (quality.defect_factor if quality and quality.inspection == "closed_loop" else 1)
+                if defect > 0 or (quality is not None and quality.inspection == "end_of_line"
+                                  and op is cfg.routing[-1]):
+                    operation.defect = defect
+                    operation.inspect = make_uniform(gen(op.station, "inspection", cfg.name, op.label))
                 if op.assemble:
                     station.assembly = True
                 product.ops.append(operation)
@@ -130,8 +178,13 @@ class Line:
         tc = self.scenario.transport
         if tc.agv is not None:
             agv = tc.agv
-            self.fleet = AgvFleet(self.env, agv.count, agv.speed, agv.load_time, agv.unload_time, agv.home,
-                                  agv.distance)
+            flow = self.scenario.levers.material_flow
+            if flow is not None and flow.mode == "manual":  # carts pushed by material handlers
+                self.fleet = AgvFleet(self.env, flow.carts, flow.walk_speed, flow.handling_time, 0.0, agv.home,
+                                      agv.distance, nearest=False)
+            else:
+                self.fleet = AgvFleet(self.env, agv.count, agv.speed, agv.load_time, agv.unload_time, agv.home,
+                                      agv.distance, nearest=flow is None or flow.mode == "agv_dispatch")
             pairs = ([(a, b) for a in self.stations for b in self.stations if a != b]
                      if agv.moves == "all" else agv.moves)
             for a, b in pairs:
@@ -154,6 +207,7 @@ class Line:
         self.scrapped = 0
         self.reworked_units = 0
         self.rejected = 0
+        self.escaped = 0
         self.units_arrived = 0
         self.lead_times: list[float] = []
         self.flow_time_sum = 0.0
@@ -224,14 +278,31 @@ class Line:
         self._next_order += 1
         order = Order(self._next_order, product, quantity, self.env.now,
                       due if due is not None else self._due_date(product, quantity))
-        policy = self.scenario.release
         for _ in range(quantity):
             part = self._new_part(product, order)
             self.units_arrived += 1
-            if policy.policy == "conwip" and self.wip >= policy.wip_limit:
-                self.backlog.append(part)
+            if self.daily_plan is not None:
+                self.held.append(part)
             else:
-                self._release(part)
+                self._admit(part)
+
+    def _admit(self, part: Part) -> None:
+        """Release ``part`` now, or queue it while CONWIP is at its limit."""
+        policy = self.scenario.release
+        if policy.policy == "conwip" and self.wip >= policy.wip_limit:
+            self.backlog.append(part)
+        else:
+            self._release(part)
+
+    def _daily_releases(self) -> Generator:
+        """The basic tier's daily plan: orders that came in are released together once a day."""
+        env = self.env
+        while True:
+            day = math.floor((env.now - self.daily_plan) / 1440) + 1
+            yield env.timeout(day * 1440 + self.daily_plan - env.now)
+            held, self.held = self.held, []
+            for part in held:
+                self._admit(part)
 
     def _new_part(self, product: Product, order: Order) -> Part:
         self._next_part += 1
@@ -280,6 +351,10 @@ class Line:
         station.planned_work += op.planned
         if self.log is not None:
             self.log.part(self.env._now, "finish", part, station.name)
+        if op.inspect is not None:
+            redo = self._inspect(part, op, station)
+            if redo is not None:
+                return redo
         if op.scrap or op.rework:
             u = op.quality()
             if u < op.scrap:
@@ -303,6 +378,31 @@ class Line:
             self._exit(part)
         return None
 
+    def _inspect(self, part: Part, op: Operation, station: Station) -> Optional[Station]:
+        """Defects this operation may make, and whether inspection sends the part back (the quality lever).
+        Returns the station the part must go back to, or None to carry on."""
+        mode, recall, false_alarm, sample_rate = self.inspection
+        made = op.defect > 0 and op.inspect() < op.defect
+        if made and part.defect_op is None:
+            part.defect_op = part.op
+        back: Optional[int] = None
+        if mode != "end_of_line" and op.defect > 0:
+            if made:
+                back = part.op if op.inspect() < recall else None
+            elif op.inspect() < false_alarm:
+                back = part.op
+        elif mode == "end_of_line" and part.op == len(part.product.ops) - 1 and part.defect_op is not None:
+            back = part.defect_op if op.inspect() < sample_rate else None
+        if back is None:
+            return None
+        part.defect_op = None
+        part.reworked = True
+        part.op = back
+        station.reworked += 1
+        if self.log is not None:
+            self.log.part(self.env._now, "rework", part, station.name)
+        return part.product.ops[back].station
+
     def _to_assembly(self, part: Part, station: Station) -> None:
         target = part.product.assembly_station
         route = station.routes.get(target.name)
@@ -323,6 +423,8 @@ class Line:
             self.good_first_pass += 1
         else:
             self.reworked_units += 1
+        if part.defect_op is not None:
+            self.escaped += 1
         self.lead_times.append(now - part.order.arrival)
         self.flow_time_sum += now - part.released
         if self.log is not None:

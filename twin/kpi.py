@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 from scipy import stats
 
-from lines.station import BLOCKED, BUSY, DOWN, IDLE, OFF, PLANNED_DOWN, SETUP, STATE_NAMES
+from lines.station import BLOCKED, BUSY, DOWN, IDLE, MAINTENANCE, OFF, PLANNED_DOWN, SETUP, STANDBY, STATE_NAMES
 
 if TYPE_CHECKING:
     from twin.engine import Line
@@ -41,8 +41,10 @@ LINE_KPIS: dict[str, str] = {
     "first_pass_yield": "ISO 22400 GP / IP: good end units never reworked / end units finished or scrapped.",
     "scrap_ratio": "ISO 22400 SQ / PQ: scrapped end units / end units finished or scrapped.",
     "rework_ratio": "ISO 22400 RQ / PQ: reworked end units / end units finished or scrapped.",
+    "defect_escape_rate": "Good end units carrying an undetected defect / good end units (fraction).",
     "energy_kwh": "Electrical energy of all stations in the window (kWh).",
     "energy_kwh_per_good_unit": "Energy / good end units (kWh per part).",
+    "energy_cost_per_good_unit": "Energy cost / good end units at the energy lever's tariff (CNY per part).",
     "on_time_rate": "Orders completed by their due date / orders completed (fraction).",
     "tardiness_mean": "Mean of max(0, completion - due) over completed orders (minutes).",
     "orders_completed": "Orders whose last unit left the line in the window (orders).",
@@ -68,6 +70,7 @@ STATION_KPIS: dict[str, str] = {
     "queue_time_mean": "Mean wait in the input buffer before processing starts (minutes).",
     "queue_length_mean": "Time-average number of parts in the input buffer (parts).",
     "energy_kwh": "Energy from the power draw per state (kWh).",
+    "energy_cost": "Energy cost at the energy lever's tariff (CNY); undefined without the lever.",
     "active_period_mean": "Mean uninterrupted active period (busy, setup or down), Roser's method (minutes).",
 }
 
@@ -88,10 +91,20 @@ class ReplicationKpis:
     workers: dict[str, float] = field(default_factory=dict)
 
 
+def _state_power(p) -> list[float]:
+    """kW per server state: blocked draws idle power, standby and the calendar's off states draw off
+    power, maintenance draws down power."""
+    by_state = {BUSY: p.busy, SETUP: p.setup, IDLE: p.idle, STANDBY: p.off, BLOCKED: p.idle, DOWN: p.down,
+                MAINTENANCE: p.down, PLANNED_DOWN: p.off, OFF: p.off}
+    return [by_state[i] for i in range(len(STATE_NAMES))]
+
+
 def station_kpis(st, length: float) -> tuple[dict[str, float], dict[str, float]]:
     """KPIs and state fractions of one station over a window of ``length`` minutes."""
-    acc = [sum(s.acc[i] for s in st.servers) for i in range(7)]
-    busy, setup, idle, blocked, down = acc[BUSY], acc[SETUP], acc[IDLE], acc[BLOCKED], acc[DOWN]
+    n = len(STATE_NAMES)
+    acc = [sum(s.acc[i] for s in st.servers) for i in range(n)]
+    busy, setup, blocked, down = acc[BUSY], acc[SETUP], acc[BLOCKED], acc[DOWN]
+    idle = acc[IDLE] + acc[STANDBY]
     pbt = busy + setup + idle + blocked + down
     aupt = busy + setup
     aubt = aupt + down
@@ -99,9 +112,13 @@ def station_kpis(st, length: float) -> tuple[dict[str, float], dict[str, float]]
     effectiveness = _div(st.planned_work, busy)
     quality = _div(st.processed - st.scrapped - st.reworked, st.processed)
     failures = sum(s.failures for s in st.servers)
-    p = st.power
-    energy = (busy * p.busy + setup * p.setup + (idle + blocked) * p.idle + down * p.down
-              + (acc[PLANNED_DOWN] + acc[OFF]) * p.off) / 60.0
+    power = _state_power(st.power)
+    energy = sum(a * w for a, w in zip(acc, power)) / 60.0
+    if st.tariff is not None:
+        price_minutes = [sum(s.price_minutes[i] for s in st.servers) for i in range(n)]
+        energy_cost = sum(a * w for a, w in zip(price_minutes, power)) / 60.0
+    else:
+        energy_cost = NAN
     kpis = {
         "availability": availability,
         "effectiveness": effectiveness,
@@ -120,6 +137,7 @@ def station_kpis(st, length: float) -> tuple[dict[str, float], dict[str, float]]
         "queue_time_mean": _div(st.wait_sum, st.taken),
         "queue_length_mean": st.queue_area / length,
         "energy_kwh": energy,
+        "energy_cost": energy_cost,
         "active_period_mean": _div(sum(s.active_sum for s in st.servers), sum(s.active_n for s in st.servers)),
     }
     total = length * len(st.servers)
@@ -140,6 +158,7 @@ def replication_kpis(line: "Line", replication: int) -> ReplicationKpis:
     quality = _div(line.good, finished)
     b = stations[bottleneck]
     energy = sum(k["energy_kwh"] for k in stations.values())
+    energy_cost = sum(k["energy_cost"] for k in stations.values())
     lead = np.asarray(line.lead_times)
     kpis = {
         "throughput_per_hour": line.good / hours,
@@ -155,8 +174,10 @@ def replication_kpis(line: "Line", replication: int) -> ReplicationKpis:
         "first_pass_yield": _div(line.good_first_pass, finished),
         "scrap_ratio": _div(line.scrapped, finished),
         "rework_ratio": _div(line.reworked_units, finished),
+        "defect_escape_rate": _div(line.escaped, line.good),
         "energy_kwh": energy,
         "energy_kwh_per_good_unit": _div(energy, line.good),
+        "energy_cost_per_good_unit": _div(energy_cost, line.good),
         "on_time_rate": _div(line.orders_on_time, line.orders_with_due),
         "tardiness_mean": _div(line.tardiness_sum, line.orders_with_due),
         "orders_completed": float(line.orders_completed),

@@ -17,6 +17,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from twin.config.distributions import Distribution
+from twin.config.levers import Levers
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DISPATCH_RULES = ("fifo", "spt", "lpt", "edd", "cr", "atc")
@@ -170,6 +171,8 @@ class Operation(_Model):
     time: Optional[Distribution] = Field(
         None, description="Processing time per part, minutes (not used on batch stations)."
     )
+    defect: Probability = Field(0, description="Probability this operation makes a defect; where it is "
+                                "found depends on the quality lever (default: right after, redone here).")
     scrap: Probability = Field(0, description="Probability the part is scrapped here.")
     rework: Probability = Field(0, description="Probability the part must be reworked.")
     rework_to: Optional[Name] = Field(None, description="Operation the reworked part returns to.")
@@ -342,6 +345,13 @@ class ReleaseConfig(_Model):
 
 
 # ----------------------------------------------------------------------------------------- scenario
+class EconomicsConfig(_Model):
+    """Money, for cost per unit and payback of upgrades (CNY)."""
+
+    margin_per_unit: float = Field(0, ge=0, description="Contribution margin per good unit, CNY.")
+    weeks_per_year: float = Field(50, gt=0, le=53, description="Operating weeks per year.")
+
+
 class ScenarioReferenceError(Exception):
     """Cross-reference problems found after parsing: a list of (path, value, message)."""
 
@@ -371,6 +381,8 @@ class Scenario(_Model):
     workers: list[WorkerPool] = Field(default_factory=list)
     orders: OrdersConfig
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
+    levers: Levers = Field(default_factory=Levers)
+    economics: EconomicsConfig = Field(default_factory=EconomicsConfig)
 
     def station(self, name: str) -> StationConfig:
         return next(s for s in self.stations if s.name == name)
