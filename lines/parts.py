@@ -62,7 +62,7 @@ class Order:
 class Part:
     """One unit moving through its routing. ``op`` is the index of its current (or next) operation."""
 
-    __slots__ = ("id", "product", "order", "op", "released", "queued", "reworked", "assembled", "defect_op")
+    __slots__ = ("id", "product", "order", "op", "released", "queued", "reworked", "assembled", "defect_op", "busy")
 
     def __init__(self, id: int, product: Product, order: Order, released: float):
         self.id = id
@@ -76,3 +76,5 @@ class Part:
         """Whether its components are already in it (a reworked unit does not consume them again)."""
         self.defect_op: Optional[int] = None
         """Operation index where an undetected defect was made, if any."""
+        self.busy = False
+        """Whether its current operation is under way (taken by a server)."""

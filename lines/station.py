@@ -126,6 +126,8 @@ class Server:
         self.stop = stop
         if stop == DOWN:
             self.failures += 1
+        if self.station.replan_on_stop:
+            self.station.line.disturbed()
         self._mark_active(now)
         if self.log is not None:
             self.log.state(now, self.station.name, self.index,
@@ -371,9 +373,10 @@ class Station:
         self.hold_in_peak = False
         self.prefer_family = False
         self.latency = 0.0
-        self.plan: Optional[dict[tuple[int, int], float]] = None
-        """Planned start per (part id, operation index) from the optimised plan, when one is followed."""
+        self.plan: Optional[dict[tuple[int, int, int], float]] = None
+        """Planned start per (order id, product index, operation index) of the optimised plan, if followed."""
         self.setup_factor = 1.0
+        self.replan_on_stop = False
         self.servers = [Server(self, i) for i in range(servers)]
         self.reset_counters(0.0)
 
@@ -497,7 +500,7 @@ class Station:
             candidates = known
         if self.plan is not None:
             plan = self.plan
-            return min(candidates, key=lambda p: (plan.get((p.id, p.op), math.inf), p.queued))
+            return min(candidates, key=lambda p: (plan.get((p.order.id, p.product.index, p.op), math.inf), p.queued))
         if self.rule == "fifo" or self.ordered_by is not None:
             return candidates[0]
         return min(candidates, key=self._key(now))
@@ -533,6 +536,7 @@ class Station:
             queue.remove(part)
         self.wait_sum += now - part.queued
         self.taken += 1
+        part.busy = True
         if self.log is not None:
             self.log.part(now, "start", part, self.name)
         self.slot_freed()
@@ -547,6 +551,7 @@ class Station:
             self.queue.remove(part)
             self.wait_sum += now - part.queued
             self.taken += 1
+            part.busy = True
             if self.log is not None:
                 self.log.part(now, "start", part, self.name)
         for _ in batch:

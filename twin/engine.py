@@ -28,6 +28,7 @@ from twin.config.loader import read_orders_csv
 from twin.config.scenario import Scenario, clock_minutes
 from twin.eventlog import EventLog
 from twin.rng import Streams
+from twin.planning import PlanJob, make_plan
 from twin.sampling import make_sampler, make_uniform
 
 
@@ -54,6 +55,10 @@ class Line:
         self.daily_plan = (clock_minutes(scheduling.plan_time)
                            if scheduling is not None and scheduling.method == "daily_plan" else None)
         self.held: list[Part] = []
+        self.in_line: dict[int, Part] = {}
+        """Units and components released and not yet finished, scrapped or consumed, by id."""
+        self.plan: dict[tuple[int, int, int], float] = {}
+        self._last_plan = -math.inf
         quality = scenario.levers.quality
         self.inspection = ((quality.inspection, quality.recall if quality.inspection != "inline" else 1.0,
                             quality.false_alarm if quality.inspection != "inline" else 0.0, quality.sample_rate)
@@ -72,6 +77,12 @@ class Line:
         self.env.process(self._order_source())
         if self.daily_plan is not None:
             self.env.process(self._daily_releases())
+        if scheduling is not None and scheduling.method in ("optimised_plan", "closed_loop"):
+            for st in self.stations.values():
+                if st.batch is None:
+                    st.plan = self.plan
+                st.replan_on_stop = scheduling.method == "closed_loop"
+            self.env.process(self._replanning())
         if self.warmup > 0:
             self.env.process(self._end_warmup())
 
@@ -208,6 +219,7 @@ class Line:
         self.reworked_units = 0
         self.rejected = 0
         self.escaped = 0
+        self.plans_made = 0
         self.units_arrived = 0
         self.lead_times: list[float] = []
         self.flow_time_sum = 0.0
@@ -319,12 +331,17 @@ class Line:
             self._unit_done(part.order)
             return
         part.released = self.env.now
+        self.in_line[part.id] = part
         self._wip_change(+1)
         if self.log is not None:
             self.log.part(self.env.now, "release", part, first.name if first else "")
         for comp, qty in part.product.bom:
             for _ in range(qty):
-                self._enter(self._new_part(comp, part.order))
+                self._enter_component(self._new_part(comp, part.order))
+        self._enter(part)
+
+    def _enter_component(self, part: Part) -> None:
+        self.in_line[part.id] = part
         self._enter(part)
 
     def _enter(self, part: Part) -> None:
@@ -343,10 +360,48 @@ class Line:
         else:
             target.offer(part)
 
+    # ------------------------------------------------------------------ optimised plans
+    def _replanning(self) -> Generator:
+        every = self.scenario.levers.scheduling.replan_every
+        while True:
+            self._replan()
+            yield self.env.timeout(every)
+
+    def disturbed(self) -> None:
+        """A failure or a repair: the closed loop re-plans (at most every ``min_replan_gap`` minutes)."""
+        if self.env.now - self._last_plan >= self.scenario.levers.scheduling.min_replan_gap:
+            self._replan()
+
+    def _replan(self) -> None:
+        """Make a CP-SAT plan of the work in the line on its current state and let the stations follow it."""
+        lever = self.scenario.levers.scheduling
+        now = self.env.now
+        self._last_plan = now
+        lots: dict[tuple[int, int, int, bool], list[Part]] = {}
+        for part in self.in_line.values():
+            lots.setdefault((part.order.id, part.product.index, part.op, part.busy), []).append(part)
+        jobs = []
+        for (order_id, product_index, op, busy), parts in sorted(
+                lots.items(), key=lambda item: (item[1][0].order.due, item[0]))[: lever.plan_units]:
+            ops = parts[0].product.ops
+            n = len(parts)
+            first = op + 1 if busy else op
+            ready = now + (ops[op].planned if busy and op < len(ops) else 0.0)
+            remaining = tuple((ops[i].station.name, n * ops[i].planned, i) for i in range(first, len(ops))
+                              if ops[i].station.batch is None)
+            jobs.append(PlanJob((order_id, product_index), remaining, ready, parts[0].order.due))
+        capacity = {name: len(st.servers) for name, st in self.stations.items()}
+        plan = make_plan(jobs, capacity, now, lever.solver_time_limit)
+        if plan is not None:
+            self.plan.clear()
+            self.plan.update(plan)
+            self.plans_made += 1
+
     # ------------------------------------------------------------------ completion
     def complete(self, part: Part, op: Operation, station: Station) -> Optional[Station]:
         """Book operation ``op`` as done on ``part``; return the station it goes to next (None: it left
         the line, was scrapped, or went to a component stock)."""
+        part.busy = False
         station.processed += 1
         station.planned_work += op.planned
         if self.log is not None:
@@ -412,11 +467,13 @@ class Line:
             target.receive_component(part)
 
     def consume_component(self, part: Part, station: Station) -> None:
+        del self.in_line[part.id]
         if self.log is not None:
             self.log.part(self.env._now, "consume", part, station.name)
 
     def _exit(self, part: Part) -> None:
         now = self.env._now
+        del self.in_line[part.id]
         self._wip_change(-1)
         self.good += 1
         if not part.reworked:
@@ -438,8 +495,10 @@ class Line:
             self.log.part(now, "scrap", part, station.name)
         if part.product.parent is not None:
             # a scrapped component is replaced so that its kit can still be completed
-            self._enter(self._new_part(part.product, part.order))
+            del self.in_line[part.id]
+            self._enter_component(self._new_part(part.product, part.order))
             return
+        del self.in_line[part.id]
         self._wip_change(-1)
         self.scrapped += 1
         if part.reworked:

@@ -39,19 +39,20 @@ from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
-import duckdb
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
+if TYPE_CHECKING:  # DuckDB, Arrow and SciPy are imported when used, so `twin` starts fast
+    import duckdb
+    import pyarrow as pa
 
-from twin.kpi import ReplicationKpis, estimate
+    from twin.kpi import ReplicationKpis
 
 DEFAULT_STORE = Path("yuetwin.duckdb")
 SCHEMA_VERSION = 1
 STATUSES = ("running", "finished", "interrupted", "failed")
 EXPORT_FORMATS = ("csv", "parquet")
+LOCK_TIMEOUT = 10.0
+"""Seconds an operation waits, by default, for another process to let go of the store file."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -96,12 +97,12 @@ CREATE TABLE IF NOT EXISTS worker_utilization (
 );
 """
 
-_KEY = [("run_id", pa.int32()), ("level", pa.string()), ("replication", pa.int32()), ("ord", pa.int32())]
-_COLUMNS: dict[str, list[tuple[str, pa.DataType]]] = {
-    "line_kpis": _KEY + [("kpi", pa.string()), ("value", pa.float64())],
-    "station_kpis": _KEY + [("station", pa.string()), ("kpi", pa.string()), ("value", pa.float64())],
-    "state_fractions": _KEY + [("station", pa.string()), ("state", pa.string()), ("value", pa.float64())],
-    "worker_utilization": _KEY + [("worker", pa.string()), ("value", pa.float64())],
+_KEY = [("run_id", "int32"), ("level", "string"), ("replication", "int32"), ("ord", "int32")]
+_COLUMNS: dict[str, list[tuple[str, str]]] = {  # column name, Arrow type name
+    "line_kpis": _KEY + [("kpi", "string"), ("value", "float64")],
+    "station_kpis": _KEY + [("station", "string"), ("kpi", "string"), ("value", "float64")],
+    "state_fractions": _KEY + [("station", "string"), ("state", "string"), ("value", "float64")],
+    "worker_utilization": _KEY + [("worker", "string"), ("value", "float64")],
 }
 _RUN_COLUMNS = ("run_id", "kind", "scenario", "scenario_sha256", "seed", "version", "levels", "levers",
                 "replications_planned", "status", "started_at", "finished_at")
@@ -145,13 +146,14 @@ def _py_value(value: Optional[float]) -> float:
 class ResultStore:
     """Runs, their per-replication KPIs and event logs, kept in the DuckDB file ``path``.
 
-    ``lock_timeout`` is how long (seconds) an operation waits for another process to let go of the file.
+    ``lock_timeout`` is how long (seconds) an operation waits for another process to let go of the file
+    (default :data:`LOCK_TIMEOUT`).
     Use as a context manager or call :meth:`close`; nothing is held open between operations.
     """
 
-    def __init__(self, path: Path = DEFAULT_STORE, lock_timeout: float = 10.0):
+    def __init__(self, path: Path = DEFAULT_STORE, lock_timeout: Optional[float] = None):
         self.path = Path(path).expanduser().absolute()
-        self.lock_timeout = lock_timeout
+        self.lock_timeout = LOCK_TIMEOUT if lock_timeout is None else lock_timeout
         self._closed = False
         if self.path.is_dir():
             raise StoreError(f"results store {self.path} is a directory; pass --store with a file name "
@@ -182,14 +184,16 @@ class ResultStore:
         """Mark the store closed (connections are not kept between operations, so nothing else to do)."""
         self._closed = True
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
+    def _connect(self) -> "duckdb.DuckDBPyConnection":
+        import duckdb
+
         deadline = time.monotonic() + self.lock_timeout
         while True:
             try:
                 return duckdb.connect(str(self.path))
             except duckdb.IOException as exc:
                 msg = str(exc)
-                if "lock" in msg.lower():
+                if "Could not set lock" in msg:
                     if time.monotonic() < deadline:
                         time.sleep(0.05)
                         continue
@@ -207,7 +211,9 @@ class ResultStore:
                 raise StoreError(f"cannot open results store {self.path}: {exc}") from exc
 
     @contextmanager
-    def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _session(self) -> Iterator["duckdb.DuckDBPyConnection"]:
+        import duckdb
+
         if self._closed:
             raise StoreError(f"results store {self.path} is closed; open a new ResultStore")
         con = self._connect()
@@ -219,8 +225,10 @@ class ResultStore:
             con.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _transaction(self) -> Iterator["duckdb.DuckDBPyConnection"]:
         """All statements inside land together or not at all."""
+        import duckdb
+
         with self._session() as con:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -233,12 +241,14 @@ class ResultStore:
                 raise
             con.execute("COMMIT")
 
-    def _insert(self, con: duckdb.DuckDBPyConnection, table: str, rows: dict[str, list]) -> None:
+    def _insert(self, con: "duckdb.DuckDBPyConnection", table: str, rows: dict[str, list]) -> None:
         """Append column lists to ``table`` in one statement (through Arrow, not row by row)."""
+        import pyarrow as pa
+
         if not rows["run_id"]:
             return
         cols = _COLUMNS[table]
-        data = pa.table({name: pa.array(rows[name], type=t) for name, t in cols})
+        data = pa.table({name: pa.array(rows[name], type=getattr(pa, t)()) for name, t in cols})
         con.register("_rows", data)
         try:
             names = ", ".join(name for name, _ in cols)
@@ -263,7 +273,7 @@ class ResultStore:
                  json.dumps(levels), json.dumps(levers, default=str), int(replications_planned), _utcnow()])
         return int(run_id)
 
-    def add_replication(self, run_id: int, level: str, kpis: ReplicationKpis) -> None:
+    def add_replication(self, run_id: int, level: str, kpis: "ReplicationKpis") -> None:
         """Store one replication's KPIs in one transaction: it lands whole or not at all."""
         n = kpis.replication
         tables: dict[str, dict[str, list]] = {t: {name: [] for name, _ in cols} for t, cols in _COLUMNS.items()}
@@ -314,7 +324,7 @@ class ResultStore:
         return self.path.parent / f"{self.path.stem}_events" / f"run-{run_id}.parquet"
 
     # ------------------------------------------------------------------ reading
-    def _run_row(self, con: duckdb.DuckDBPyConnection, run_id: int) -> dict[str, Any]:
+    def _run_row(self, con: "duckdb.DuckDBPyConnection", run_id: int) -> dict[str, Any]:
         row = con.execute(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", [run_id]).fetchone()
         if row is None:
             ids = [r[0] for r in con.execute("SELECT run_id FROM runs ORDER BY run_id").fetchall()]
@@ -365,7 +375,7 @@ class ResultStore:
         meta["summary"] = {level: _summary(reps.get(level, [])) for level in meta["levels"]}
         return meta
 
-    def replications(self, run_id: int, level: Optional[str] = None) -> list[ReplicationKpis]:
+    def replications(self, run_id: int, level: Optional[str] = None) -> list["ReplicationKpis"]:
         """The stored replications of a run (of one level, or of all levels in level order)."""
         with self._session() as con:
             meta = self._run_row(con, run_id)
@@ -375,8 +385,10 @@ class ResultStore:
             reps = self._replications(con, run_id, level)
         return [k for lvl in meta["levels"] for k in reps.get(lvl, [])]
 
-    def _replications(self, con: duckdb.DuckDBPyConnection, run_id: int,
-                      level: Optional[str]) -> dict[str, list[ReplicationKpis]]:
+    def _replications(self, con: "duckdb.DuckDBPyConnection", run_id: int,
+                      level: Optional[str]) -> dict[str, list["ReplicationKpis"]]:
+        from twin.kpi import ReplicationKpis
+
         where = "run_id = ?" + (" AND level = ?" if level is not None else "")
         args: list[Any] = [run_id] + ([level] if level is not None else [])
         found: dict[tuple[str, int], ReplicationKpis] = {}
@@ -424,7 +436,11 @@ class ResultStore:
         labelled = [(lvl, k) for lvl in levels for k in by_level.get(lvl, [])]
         reps = [k for _, k in labelled]
 
-        def table(rows: list[dict[str, Any]], keys: list[str], values: list[str]) -> pa.Table:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        def table(rows: list[dict[str, Any]], keys: list[str], values: list[str]) -> "pa.Table":
             cols: dict[str, pa.Array] = {}
             for key in keys:
                 t = pa.int32() if key == "replication" else pa.string()
@@ -477,8 +493,9 @@ class ResultStore:
         return written
 
 
-def _summary(reps: list[ReplicationKpis]) -> dict[str, Any]:
+def _summary(reps: list["ReplicationKpis"]) -> dict[str, Any]:
     """Means and 95% confidence intervals across replications, the shape of ``twin run --json``."""
+    from twin.kpi import estimate
 
     def names(dicts: list[dict[str, float]]) -> list[str]:
         return list(dict.fromkeys(k for d in dicts for k in d))

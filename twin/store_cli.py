@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from twin.kpi import LINE_KPIS
 from twin.store import DEFAULT_STORE, EXPORT_FORMATS, ResultStore, StoreError
 
 runs_app = typer.Typer(help="Stored runs and comparisons.", no_args_is_help=True, add_completion=False)
@@ -107,6 +106,8 @@ def show(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see `twin
     for key, value in rows:
         meta.add_row(key, value)
     out.print(meta)
+
+    from twin.kpi import LINE_KPIS
 
     summary = run["summary"]
     levels = run["levels"]

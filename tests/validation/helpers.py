@@ -63,6 +63,28 @@ def mm1k(lam: float, mu: float, k: int) -> dict[str, float]:
     return {"P_K": p_k, "throughput": lam * (1 - p_k), "L": sum(n * pn for n, pn in enumerate(p))}
 
 
+def mg1(lam: float, mean: float, second_moment: float) -> dict[str, float]:
+    """M/G/1 (FIFO, infinite buffer), Pollaczek-Khinchine: Wq = lam E[S^2] / (2 (1 - rho))."""
+    rho = lam * mean
+    assert rho < 1, "M/G/1 needs rho < 1"
+    wq = lam * second_moment / (2 * (1 - rho))
+    return {"rho": rho, "Wq": wq, "W": wq + mean, "L": lam * (wq + mean)}
+
+
+def two_station_blocking(mu1: float, mu2: float, buffer: int) -> dict[str, float]:
+    """Two exponential machines in series, the first never starved, ``buffer`` places between them and
+    blocking after service. The number n of parts past machine 1 (in the buffer, on machine 2, or held
+    by a blocked machine 1) is a birth-death chain on 0..buffer+2 with birth rate mu1 and death rate
+    mu2, so p_n is proportional to (mu1/mu2)^n; throughput = mu2 (1 - p_0), machine 1 is blocked a
+    fraction p_(buffer+2) of the time and machine 2 idle a fraction p_0."""
+    top = buffer + 2
+    r = mu1 / mu2
+    weights = [r**n for n in range(top + 1)]
+    total = sum(weights)
+    p = [w / total for w in weights]
+    return {"throughput": mu2 * (1 - p[0]), "p_blocked": p[top], "p_starved": p[0]}
+
+
 def jackson_tandem(lam: float, mus: Sequence[float]) -> dict[str, float]:
     """Tandem of M/M/1 stations with infinite buffers (a Jackson network): each station behaves as an
     independent M/M/1 with arrival rate lam, so W = sum 1/(mu_i - lam) and L = lam W."""
@@ -102,11 +124,12 @@ def single_product_line(stations: list[dict[str, Any]], routing: list[dict[str, 
     return Scenario.model_validate(data)
 
 
-def run(scenario: Scenario) -> tuple[ExperimentResult, float]:
-    """Run the scenario's own replications and seed; return the result and the wall time in seconds."""
-    t0 = time.perf_counter()
+def run(scenario: Scenario) -> tuple[ExperimentResult, str]:
+    """Run the scenario's own replications and seed; return the result and a note of the wall and
+    CPU seconds it took."""
+    wall, cpu = time.perf_counter(), time.process_time()
     result = run_experiment(scenario)
-    return result, time.perf_counter() - t0
+    return result, f"{time.perf_counter() - wall:.1f} s wall, {time.process_time() - cpu:.1f} s CPU"
 
 
 def line_values(result: ExperimentResult, kpi: str) -> list[float]:

@@ -39,7 +39,11 @@ class SchedulingLever(_Lever):
     rule: Literal["fifo", "spt", "edd", "cr", "atc"] = Field("atc", description="Rule for realtime dispatching.")
     plan_time: str = Field("06:00", description="Clock time of the daily release (daily_plan).")
     replan_every: float = Field(480, gt=0, description="Minutes between re-plans (optimised_plan, closed_loop).")
-    solver_time_limit: float = Field(2.0, gt=0, le=600, description="CP-SAT time limit per plan, seconds.")
+    solver_time_limit: float = Field(
+        0.05, gt=0, le=600, description="CP-SAT deterministic time limit per plan (about seconds of one core).")
+    plan_units: int = Field(100, ge=1, description="Most lots in one plan (earliest due first); the rest "
+                                                   "follow after the planned ones, first come first served.")
+    min_replan_gap: float = Field(30, ge=0, description="Minutes between disturbance re-plans (closed_loop).")
 
 
 class InformationLever(_Lever):

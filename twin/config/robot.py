@@ -63,6 +63,7 @@ ROBOT_DEFAULTS: dict[str, dict[str, Any]] = {
         "velocity_rad_s": (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61),
         "acceleration_rad_s2": (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0),
         "home": (0.0, -math.pi / 4, 0.0, -3 * math.pi / 4, 0.0, math.pi / 2, math.pi / 4),
+        "tool_rpy": (0.0, 0.0, 0.0),
         "fingers": ("panda_finger_joint1", "panda_finger_joint2"),
     },
     "kuka_iiwa": {
@@ -75,6 +76,9 @@ ROBOT_DEFAULTS: dict[str, dict[str, Any]] = {
         "velocity_rad_s": tuple(round(math.radians(d), 4) for d in (85, 85, 100, 75, 130, 135, 135)),
         "acceleration_rad_s2": tuple(round(math.radians(d) / 0.25, 3) for d in (85, 85, 100, 75, 130, 135, 135)),
         "home": (0.0, 0.35, 0.0, -1.3, 0.0, 1.45, 0.0),
+        # The flange frame points its x axis backwards when the tool points down with joint 7 at 0: turn
+        # the TCP frame half a turn so that the default tool-down pose keeps joint 7 mid-range.
+        "tool_rpy": (0.0, 0.0, math.pi),
         "fingers": (),
     },
 }
@@ -198,6 +202,9 @@ class RobotCellConfig(_Model):
     urdf: Optional[str] = Field(None, description="URDF file of model 'urdf' (relative to the scenario file).")
     ee_link: Optional[str] = Field(None, description="Name of the link carrying the tool; default per model.")
     tool_offset_m: float = Field(0.0, ge=0, le=1, description="TCP distance beyond ee_link along its z axis, m.")
+    tool_rpy: Optional[Vec3] = Field(
+        None, description="TCP frame orientation relative to ee_link, radians; default per model (KUKA: "
+                          "(0, 0, pi)), zeros for a URDF.")
     base: Pose = Field(default_factory=lambda: Pose(position=(0.0, 0.0, 0.0)), description="Robot base pose.")
     home: Optional[list[float]] = Field(
         None, description="Home joint angles, radians (base to wrist); default per model, zeros for a URDF.")
