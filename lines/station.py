@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, Generator, Optional, Union
 
 import simpy
 
-from lines.parts import Operation, Part
+from lines.parts import Part
 from twin.calendar import WorkCalendar
 
 if TYPE_CHECKING:

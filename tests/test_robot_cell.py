@@ -12,14 +12,12 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from lines import robot_cell as rc
-from twin.config import LoadedScenario
 from twin.config.robot import ROBOT_DEFAULTS, RobotCellConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -257,7 +255,7 @@ run: {warmup: 0, length: 480, replications: 1, seed: 1}
 products:
   - name: housing
     routing:
-      - {station: loader, time: 0.1}
+      - {station: loader}
 stations:
   - name: loader
     robot:
@@ -279,7 +277,7 @@ orders:
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "YUETWIN_CACHE": str(tmp_path / "cache")}
-    return subprocess.run([sys.executable, "-m", "twin.robot_cli", *args], capture_output=True, text=True,
+    return subprocess.run([str(Path(sys.executable).with_name("twin")), "robot-cell", *args], capture_output=True, text=True,
                           cwd=ROOT, env=env, timeout=300)
 
 
@@ -327,15 +325,28 @@ def test_cli_reports_an_unreachable_pose_and_bad_names_with_exit_2(scenario, tmp
     assert res.returncode == 2 and "Did you mean 'tolerance_m'?" in res.stderr
 
 
-def test_robot_config_for_reads_a_loaded_scenario_once_the_schema_has_robot(tmp_path):
-    # what robot_config_for does once StationConfig.robot exists (a stand-in scenario object here)
-    urdf_cell = cell(model="urdf", urdf="robots/arm.urdf", ee_link="tool",
-                     joint_limits={"acceleration_rad_s2": 5.0})
-    station = SimpleNamespace(name="loader", robot=urdf_cell)
-    loaded = LoadedScenario(scenario=SimpleNamespace(stations=[station], station=lambda n: station),
-                            path=tmp_path / "line.yaml", sha256="x")
+def test_a_relative_urdf_is_relative_to_the_scenario_file(tmp_path):
     from twin.robot_cli import robot_config_for
 
-    got = robot_config_for(loaded, "loader")
+    text = SCENARIO.replace("      model: panda", "      model: urdf\n      urdf: robots/arm.urdf\n      ee_link: tool\n"
+                                                   "      joint_limits: {acceleration_rad_s2: 5.0}")
+    (tmp_path / "line.yaml").write_text(text)
+    got = robot_config_for(tmp_path / "line.yaml", "loader")
     assert got.urdf == str((tmp_path / "robots" / "arm.urdf").resolve())
 
+
+def test_line_runs_at_the_physics_cycle_time(scenario, tmp_path, monkeypatch):
+    """A saturated robot station makes one part per simulated cycle: 3600 / cycle seconds per hour."""
+    monkeypatch.setenv("YUETWIN_CACHE", str(tmp_path / "cache"))
+    from twin.config import load_scenario
+    from twin.experiment import run_experiment
+
+    loaded = load_scenario(scenario, ["orders.arrivals={type: backlog}", "release={policy: conwip, wip_limit: 3}"])
+    seconds = rc.cycle_time(loaded.scenario.station("loader").robot).cycle_time_s
+    result = run_experiment(loaded.scenario, 1, 1)
+    rate = result.stations()["loader"]["throughput_per_hour"].mean
+    assert rate == pytest.approx(3600 / seconds, rel=0.01)
+    res = subprocess.run([str(Path(sys.executable).with_name("twin")), "run", str(scenario), "--reps", "1"],
+                         capture_output=True, text=True, env={**os.environ, "YUETWIN_CACHE": str(tmp_path / "cache")})
+    assert res.returncode == 0, res.stderr
+    assert "pybullet" not in (res.stdout + res.stderr).lower()

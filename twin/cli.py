@@ -4,41 +4,24 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import tempfile
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
 from twin.config import ScenarioError, load_scenario
 from twin.config.scenario import Scenario
+from twin.console import err, fail, fmt_estimate, out, write_json
+from twin.robot_cli import robot_cell, robot_cell_problems
+from twin.store_cli import runs_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="YueTwin: a digital twin of production lines. Times in minutes.")
-out = Console()
-if not out.is_terminal:  # piped or captured: wide enough for the station table
-    out = Console(width=120)
-err = Console(stderr=True)
-
-
-def _fail(lines: list[str]) -> NoReturn:
-    for line in lines:
-        err.print(Text("error: ", style="bold red") + Text(line), highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    """Write atomically: a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False, allow_nan=False)
-    os.replace(tmp, path)
+app.add_typer(runs_app, name="runs")
+app.command("robot-cell")(robot_cell)
 
 
 @app.command()
@@ -51,25 +34,15 @@ def validate(files: list[Path] = typer.Argument(..., help="Scenario YAML files."
         except ScenarioError as exc:
             problems += [str(p) for p in exc.problems]
             continue
-        out.print(f"[green]ok[/] {file} ({loaded.scenario.name})", highlight=False)
+        out().print(f"[green]ok[/] {file} ({loaded.scenario.name})", highlight=False)
     if problems:
-        _fail(problems)
+        fail(problems)
 
 
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files (point your editor's YAML plugin at it)."""
-    out.print_json(json.dumps(Scenario.model_json_schema(by_alias=True)))
-
-
-def _fmt(e: dict) -> str:
-    mean = e["mean"]
-    if mean is None:
-        return "-"
-    digits = 3 if abs(mean) < 10 else 1
-    if e["ci_low"] is None:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {(e['ci_high'] - e['ci_low']) / 2:.{digits}f}"
+    out().print_json(json.dumps(Scenario.model_json_schema(by_alias=True)))
 
 
 _LINE_ROWS = [
@@ -93,11 +66,11 @@ def _print_tables(data: dict) -> None:
     line.add_column("Unit")
     for key, label, unit in _LINE_ROWS:
         if data["line"][key]["mean"] is not None:
-            line.add_row(label, _fmt(data["line"][key]), unit)
+            line.add_row(label, fmt_estimate(data["line"][key]), unit)
     bottleneck = data["bottleneck"]
     if bottleneck["station"]:
         line.add_row("Bottleneck (active period)", bottleneck["station"], f"{bottleneck['share']:.0%} of reps")
-    out.print(line)
+    out().print(line)
     stations = Table(title="Stations: means over replications (fractions of time; CIs in --json)",
                      title_justify="left")
     for col in ("Station", "Util", "Avail", "OEE", "Busy", "Setup", "Idle", "Block", "Down", "Off",
@@ -108,9 +81,9 @@ def _print_tables(data: dict) -> None:
         cells = [k["utilization"]["mean"], k["availability"]["mean"], k["oee"]["mean"], f["busy"], f["setup"],
                  f["idle"], f["blocked"], f["down"], f["off_shift"] + f["planned_down"]]
         stations.add_row(name, *("-" if c is None else f"{c:.2f}" for c in cells),
-                         _fmt({**k["queue_time_mean"], "ci_low": None}),
-                         _fmt({**k["throughput_per_hour"], "ci_low": None}))
-    out.print(stations)
+                         fmt_estimate({**k["queue_time_mean"], "ci_low": None}),
+                         fmt_estimate({**k["throughput_per_hour"], "ci_low": None}))
+    out().print(stations)
 
 
 def _clean(value: Any) -> Any:
@@ -137,9 +110,12 @@ def run(
     try:
         loaded = load_scenario(file, set_)
     except ScenarioError as exc:
-        _fail([str(p) for p in exc.problems])
+        fail([str(p) for p in exc.problems])
+    problems = robot_cell_problems(loaded)
+    if problems:
+        fail(problems)
     if events is not None and events.suffix.lower() not in (".parquet", ".csv"):
-        _fail([f"--events {events}: use a file name ending in .parquet or .csv"])
+        fail([f"--events {events}: use a file name ending in .parquet or .csv"])
     scenario = loaded.scenario
     total = reps or scenario.run.replications
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -148,21 +124,21 @@ def run(
         result = run_experiment(scenario, total, seed, events, loaded.sha256,
                                 on_replication=lambda _: progress.advance(task))
     if not result.replications:
-        _fail(["interrupted before the first replication finished; nothing to report"])
+        fail(["interrupted before the first replication finished; nothing to report"])
     data = _clean(result.to_json())
     _print_tables(data)
     if result.interrupted:
         err.print(f"[yellow]interrupted: kept {len(result.replications)} of {total} replications[/]")
     if json_out is not None:
         try:
-            _write_json(json_out, data)
+            write_json(json_out, data)
         except OSError as exc:
             fallback = Path(tempfile.gettempdir()) / f"{scenario.name}-results.json"
-            _write_json(fallback, data)
-            _fail([f"--json {json_out}: cannot write ({exc.strerror}); results saved to {fallback} instead"])
-        out.print(f"KPIs written to {json_out}", highlight=False)
+            write_json(fallback, data)
+            fail([f"--json {json_out}: cannot write ({exc.strerror}); results saved to {fallback} instead"])
+        out().print(f"KPIs written to {json_out}", highlight=False)
     if events is not None:
-        out.print(f"Event log written to {events}", highlight=False)
+        out().print(f"Event log written to {events}", highlight=False)
     if result.interrupted:
         raise typer.Exit(130)
 

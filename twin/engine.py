@@ -160,6 +160,12 @@ class Line:
                 scfg = sc.station(op.station)
                 if scfg.batch is not None:
                     planned, sample = scfg.batch.time.mean / scfg.batch.size, None
+                elif scfg.robot is not None:  # physics cycle time, cached per cell layout
+                    from lines.robot_cell import processing_time
+
+                    dist = processing_time(scfg.robot)
+                    planned = dist.mean
+                    sample = make_sampler(dist, gen(op.station, "process", cfg.name, op.label))
                 else:
                     planned = op.time.mean
                     sample = make_sampler(op.time, gen(op.station, "process", cfg.name, op.label))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from twin.console import fail, fmt_estimate
+from twin.console import out as stdout
 from twin.store import DEFAULT_STORE, EXPORT_FORMATS, ResultStore, StoreError
 
 runs_app = typer.Typer(help="Stored runs and comparisons.", no_args_is_help=True, add_completion=False)
@@ -18,43 +17,22 @@ runs_app = typer.Typer(help="Stored runs and comparisons.", no_args_is_help=True
 _STORE_HELP = f"Results store file (default: {DEFAULT_STORE} in the working directory)."
 
 
-def _out() -> Console:
-    console = Console()
-    return console if console.is_terminal else Console(width=120)
-
-
-def _fail(message: str) -> NoReturn:
-    Console(stderr=True).print(Text("error: ", style="bold red") + Text(message), highlight=False,
-                               soft_wrap=True)
-    raise typer.Exit(2)
-
-
 def _open(store: Path) -> ResultStore:
     """Open an existing store; reading commands never create one."""
     if not store.exists():
-        _fail(f"no results store at {store}; runs are recorded there by `twin run`, "
-              "or pass --store PATH to read another file")
+        fail([f"no results store at {store}; runs are recorded there by `twin run`, "
+              "or pass --store PATH to read another file"])
     try:
         return ResultStore(store)
     except StoreError as exc:
-        _fail(str(exc))
+        fail([str(exc)])
 
 
 def _run_id(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        _fail(f"run id '{text}' is not a number; see `twin runs list` for the ids")
-
-
-def _fmt(e: dict[str, Any]) -> str:
-    mean = e["mean"]
-    if mean is None:
-        return "-"
-    digits = 3 if abs(mean) < 10 else 1
-    if e["ci_low"] is None:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {(e['ci_high'] - e['ci_low']) / 2:.{digits}f}"
+        fail([f"run id '{text}' is not a number; see `twin runs list` for the ids"])
 
 
 @runs_app.command("list")
@@ -64,8 +42,8 @@ def list_(store: Path = typer.Option(DEFAULT_STORE, "--store", help=_STORE_HELP)
         try:
             runs = db.list_runs()
         except StoreError as exc:
-            _fail(str(exc))
-    out = _out()
+            fail([str(exc)])
+    out = stdout()
     if not runs:
         out.print(f"no runs in {store}", highlight=False)
         return
@@ -90,8 +68,8 @@ def show(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see `twin
         try:
             run = db.run(rid)
         except StoreError as exc:
-            _fail(str(exc))
-    out = _out()
+            fail([str(exc)])
+    out = stdout()
     meta = Table(title=f"Run {rid}", title_justify="left", show_header=False)
     meta.add_column("Field", style="bold")
     meta.add_column("Value", overflow="fold")
@@ -120,7 +98,7 @@ def show(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see `twin
         cells = [summary[lv]["line"].get(key) for lv in levels]
         if all(c is None or c["mean"] is None for c in cells):
             continue
-        line.add_row(key, *(_fmt(c) if c else "-" for c in cells))
+        line.add_row(key, *(fmt_estimate(c) if c else "-" for c in cells))
     cells = []
     for lv in levels:
         b = summary[lv]["bottleneck"]
@@ -143,7 +121,7 @@ def show(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see `twin
         counts = s["bottleneck"]["counts"]
         for name, kpis in s["stations"].items():
             share = counts.get(name, 0) / s["replications"] if s["replications"] else 0.0
-            st.add_row(name, *(_fmt(kpis[k]) if k in kpis else "-" for k, _ in cols),
+            st.add_row(name, *(fmt_estimate(kpis[k]) if k in kpis else "-" for k, _ in cols),
                        f"{share:.0%}" if share else "")
         out.print(st)
     if run["status"] == "running":
@@ -160,13 +138,13 @@ def export(run_id: str = typer.Argument(..., metavar="ID", help="Run id (see `tw
     rid = _run_id(run_id)
     fmt = fmt.lower()
     if fmt not in EXPORT_FORMATS:
-        _fail(f"--format {fmt}: use csv or parquet")
+        fail([f"--format {fmt}: use csv or parquet"])
     with _open(store) as db:
         try:
             paths = db.export(rid, fmt, out_dir)
         except StoreError as exc:
-            _fail(str(exc))
-    out = _out()
+            fail([str(exc)])
+    out = stdout()
     for path in paths:
         out.print(f"wrote {path}", highlight=False)
 

@@ -355,6 +355,13 @@ def load_scenario(path: Union[str, Path], overrides: Optional[list[str]] = None)
         read_orders_csv(csv_path, [p.name for p in scenario.products])
         scenario = scenario.model_copy(update={"orders": scenario.orders.model_copy(
             update={"arrivals": arrivals.model_copy(update={"file": str(csv_path)})})})
+    stations = []
+    for st in scenario.stations:  # a robot's own URDF, given relative to the scenario file
+        robot = st.robot
+        if robot is not None and robot.model == "urdf" and robot.urdf and not Path(robot.urdf).expanduser().is_absolute():
+            st = st.model_copy(update={"robot": robot.model_copy(update={"urdf": str((path.parent / robot.urdf).resolve())})})
+        stations.append(st)
+    scenario = scenario.model_copy(update={"stations": stations})
     digest = hashlib.sha256(scenario.model_dump_json(by_alias=True).encode()).hexdigest()
     return LoadedScenario(scenario=scenario, path=path, sha256=digest)
 

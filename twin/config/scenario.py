@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from twin.config.distributions import Distribution
 from twin.config.levers import Levers
+from twin.config.robot import RobotCellConfig
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DISPATCH_RULES = ("fifo", "spt", "lpt", "edd", "cr", "atc")
@@ -160,6 +161,8 @@ class StationConfig(_Model):
     failures: Optional[FailureConfig] = None
     power: PowerDraw = Field(default_factory=PowerDraw)
     worker: Optional[WorkerNeed] = None
+    robot: Optional[RobotCellConfig] = Field(
+        None, description="A robot cell: its processing time comes from a physics simulation of its tasks.")
 
 
 # ----------------------------------------------------------------------------------------- products
@@ -423,7 +426,10 @@ def _reference_problems(sc: Scenario):
                     f"unknown station '{op.station}'." + suggest(op.station, stations))
                 continue
             st = sc.station(op.station)
-            if st.batch is None and op.time is None:
+            if st.robot is not None and op.time is not None:
+                yield where + ("time",), op.time, (
+                    f"'{op.station}' is a robot cell, its time comes from physics; remove time here")
+            if st.batch is None and st.robot is None and op.time is None:
                 yield where + ("time",), None, (
                     f"operation '{op.label}' on '{op.station}' needs a processing time: add time: MINUTES")
             if op.rework_to is not None and op.rework_to not in ops:
