@@ -12,8 +12,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from twin.config import ScenarioError, load_scenario
+import twin
+from twin.config import LoadedScenario, ScenarioError, load_scenario
 from twin.config.scenario import Scenario
+from twin.config.tiers import AS_IS, TIERS, level_levers
+from twin.executors import ClusterError
+from twin.kpi import ReplicationKpis
+from twin.store import DEFAULT_STORE, ResultStore, StoreError
 from twin.console import err, fail, fmt_estimate, out, write_json
 from twin.robot_cli import robot_cell, robot_cell_problems
 from twin.store_cli import runs_app
@@ -94,19 +99,8 @@ def _clean(value: Any) -> Any:
     return value
 
 
-@app.command()
-def run(
-    file: Path = typer.Argument(..., help="Scenario YAML file."),
-    reps: Optional[int] = typer.Option(None, "--reps", min=1, help="Replications (default: run.replications)."),
-    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Root seed (default: run.seed)."),
-    set_: list[str] = typer.Option([], "--set", help="Override a parameter: PATH=VALUE, e.g. "
-                                   "stations.oven.servers=2 (repeatable)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the KPI summary as JSON here."),
-    events: Optional[Path] = typer.Option(None, "--events", help="Write the event log (.parquet or .csv)."),
-) -> None:
-    """Simulate a scenario and print its KPIs with 95% confidence intervals."""
-    from twin.experiment import run_experiment
-
+def _load(file: Path, set_: list[str]) -> LoadedScenario:
+    """A validated scenario whose robot cells can do their tasks, or exit 2 naming every problem."""
     try:
         loaded = load_scenario(file, set_)
     except ScenarioError as exc:
@@ -114,31 +108,201 @@ def run(
     problems = robot_cell_problems(loaded)
     if problems:
         fail(problems)
+    return loaded
+
+
+def _start_run(store: Path, kind: str, loaded: LoadedScenario, seed: int, levels: list[str], levers: dict,
+               reps: int) -> tuple[ResultStore, int]:
+    try:
+        db = ResultStore(store)
+        return db, db.start_run(kind, loaded.scenario.name, loaded.sha256, loaded.scenario.model_dump_json(),
+                                seed, twin.__version__, levels, levers, reps)
+    except StoreError as exc:
+        fail([str(exc)])
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=True)
+
+
+def _save_json(path: Optional[Path], data: dict, name: str) -> None:
+    if path is None:
+        return
+    try:
+        write_json(path, data)
+    except OSError as exc:
+        fallback = Path(tempfile.gettempdir()) / f"{name}-results.json"
+        write_json(fallback, data)
+        fail([f"--json {path}: cannot write ({exc.strerror}); results saved to {fallback} instead"])
+    out().print(f"Results written to {path}", highlight=False)
+
+
+_STORE = typer.Option(DEFAULT_STORE, "--store", help="Results store (DuckDB file) where the run is kept.")
+_WORKERS = typer.Option(1, "--workers", min=1, help="Local processes running replications in parallel.")
+_CLUSTER = typer.Option(None, "--cluster", help="Dask scheduler address tcp://HOST:PORT to run on.")
+_SET = typer.Option([], "--set", help="Override a parameter: PATH=VALUE, e.g. stations.oven.servers=2 (repeatable).")
+
+
+@app.command()
+def run(
+    file: Path = typer.Argument(..., help="Scenario YAML file."),
+    reps: Optional[int] = typer.Option(None, "--reps", min=1, help="Replications (default: run.replications)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Root seed (default: run.seed)."),
+    set_: list[str] = _SET,
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the KPI summary as JSON here."),
+    events: Optional[Path] = typer.Option(None, "--events", help="Write the event log (.parquet or .csv)."),
+    keep_events: bool = typer.Option(False, "--keep-events", help="Keep the event log as Parquet beside the store."),
+    store: Path = _STORE,
+    workers: int = _WORKERS,
+    cluster: Optional[str] = _CLUSTER,
+) -> None:
+    """Simulate a scenario and print its KPIs with 95% confidence intervals; the run is kept in the store."""
+    from twin.experiment import run_experiment
+
+    loaded = _load(file, set_)
     if events is not None and events.suffix.lower() not in (".parquet", ".csv"):
         fail([f"--events {events}: use a file name ending in .parquet or .csv"])
     scenario = loaded.scenario
     total = reps or scenario.run.replications
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
-        task = progress.add_task(f"Simulating {scenario.name}", total=total)
-        result = run_experiment(scenario, total, seed, events, loaded.sha256,
-                                on_replication=lambda _: progress.advance(task))
+    seed = scenario.run.seed if seed is None else seed
+    db, run_id = _start_run(store, "run", loaded, seed, [AS_IS], scenario.levers.model_dump(mode="json"), total)
+    if keep_events and events is None:
+        events = db.events_path(run_id)
+
+    def keep(kpis: ReplicationKpis) -> None:
+        db.add_replication(run_id, AS_IS, kpis)
+        progress.advance(task)
+
+    try:
+        with _progress() as progress:
+            task = progress.add_task(f"Simulating {scenario.name}", total=total)
+            result = run_experiment(scenario, total, seed, events, loaded.sha256, on_replication=keep,
+                                    workers=workers, cluster=cluster)
+    except ClusterError as exc:
+        db.finish_run(run_id, "failed")
+        fail([str(exc)])
+    db.finish_run(run_id, "interrupted" if result.interrupted else "finished")
     if not result.replications:
         fail(["interrupted before the first replication finished; nothing to report"])
     data = _clean(result.to_json())
+    data["meta"]["run_id"] = run_id
     _print_tables(data)
+    out().print(f"Kept as run {run_id} in {store}", highlight=False)
     if result.interrupted:
         err.print(f"[yellow]interrupted: kept {len(result.replications)} of {total} replications[/]")
-    if json_out is not None:
-        try:
-            write_json(json_out, data)
-        except OSError as exc:
-            fallback = Path(tempfile.gettempdir()) / f"{scenario.name}-results.json"
-            write_json(fallback, data)
-            fail([f"--json {json_out}: cannot write ({exc.strerror}); results saved to {fallback} instead"])
-        out().print(f"KPIs written to {json_out}", highlight=False)
+    _save_json(json_out, data, scenario.name)
     if events is not None:
         out().print(f"Event log written to {events}", highlight=False)
     if result.interrupted:
         raise typer.Exit(130)
 
+
+_COMPARE_ROWS = [row for row in _LINE_ROWS if row[0] != "rejection_rate"] + [
+    ("defect_escape_rate", "Defects escaping", ""), ("energy_cost_per_good_unit", "Energy cost per good unit", "CNY")]
+
+
+@app.command()
+def compare(
+    file: Path = typer.Argument(..., help="Scenario YAML file."),
+    levels: str = typer.Option(",".join(TIERS), "--levels", help="Comma-separated tiers (basic, advanced, "
+                               "excellent, leading), as_is for the scenario's own levers, or preset .yaml files; "
+                               "the first is the baseline."),
+    reps: Optional[int] = typer.Option(None, "--reps", min=1, help="Replications per level."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Root seed (default: run.seed)."),
+    set_: list[str] = _SET,
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write levels, deltas and attribution as JSON."),
+    attribution_reps: int = typer.Option(3, "--attribution-reps", min=0,
+                                         help="Replications per lever combination for the attribution (0: none)."),
+    store: Path = _STORE,
+    workers: int = _WORKERS,
+    cluster: Optional[str] = _CLUSTER,
+) -> None:
+    """Compare maturity levels of a line with common random numbers: KPIs with 95% CIs, paired differences
+    to the baseline, the attribution of each step to its levers, and cost and payback."""
+    from twin.compare import run_comparison
+
+    loaded = _load(file, set_)
+    names = [x.strip() for x in levels.split(",") if x.strip()]
+    if len(names) < 2 or len(set(names)) != len(names):
+        fail([f"--levels {levels}: give two or more distinct levels, e.g. basic,leading"])
+    try:
+        lever_sets = {name: level_levers(loaded.scenario, name).model_dump(mode="json") for name in names}
+    except ScenarioError as exc:
+        fail([str(p) for p in exc.problems])
+    scenario = loaded.scenario
+    total = reps or scenario.run.replications
+    seed = scenario.run.seed if seed is None else seed
+    db, run_id = _start_run(store, "compare", loaded, seed, names, lever_sets, total)
+
+    def keep(task_, kpis: ReplicationKpis) -> None:
+        if len(task_.key) == 2:  # a level's replication (attribution variants are not kept)
+            db.add_replication(run_id, task_.key[0], kpis)
+        progress.advance(bar)
+
+    try:
+        with _progress() as progress:
+            bar = progress.add_task(f"Comparing {scenario.name}", total=None)
+            result = run_comparison(scenario, names, total, seed, workers, cluster, attribution_reps,
+                                    scenario_sha256=loaded.sha256, on_result=keep,
+                                    on_plan=lambda n: progress.update(bar, total=n))
+    except ClusterError as exc:
+        db.finish_run(run_id, "failed")
+        fail([str(exc)])
+    db.finish_run(run_id, "interrupted" if result.interrupted else "finished")
+    if not all(result.replications.values()):
+        fail(["interrupted before every level had a replication; nothing to compare"])
+    data = _clean(result.to_json())
+    data["meta"]["run_id"] = run_id
+    _print_comparison(data)
+    out().print(f"Kept as run {run_id} in {store}", highlight=False)
+    _save_json(json_out, data, scenario.name)
+    if result.interrupted:
+        err.print("[yellow]interrupted: the finished replications are kept; no attribution[/]")
+        raise typer.Exit(130)
+
+
+def _print_comparison(data: dict) -> None:
+    levels = list(data["levels"])
+    table = Table(title=f"{data['scenario']}: KPIs per level (mean ± 95% CI half-width)", title_justify="left")
+    table.add_column("KPI")
+    for level in levels:
+        label = data["levels"][level]["label"]
+        table.add_column(f"{label['en']} {label['zh']}", justify="right")
+    for key, label, unit in _COMPARE_ROWS:
+        cells = [data["levels"][lv]["line"][key] for lv in levels]
+        if all(c["mean"] is None for c in cells):
+            continue
+        table.add_row(f"{label} ({unit})" if unit else label, *(fmt_estimate(c) for c in cells))
+    for key, label in (("investment", "Investment (CNY)"), ("cost_per_unit", "Lever cost per unit (CNY)"),
+                       ("payback_years", "Payback vs previous (years)")):
+        values = [data["levels"][lv]["economics"][key] for lv in levels]
+        table.add_row(label, *("-" if v is None else f"{v:,.2f}" if key != "investment" else f"{v:,.0f}"
+                               for v in values))
+    out().print(table)
+    base = levels[0]
+    deltas = Table(title=f"Paired change against {base} (common random numbers; 95% CI)", title_justify="left")
+    deltas.add_column("KPI")
+    for level in levels[1:]:
+        deltas.add_column(level, justify="right")
+    for key, label, unit in _COMPARE_ROWS:
+        cells = [data["deltas"][lv][key] for lv in levels[1:]]
+        if all(c["mean"] is None for c in cells):
+            continue
+        deltas.add_row(label, *(fmt_estimate(c) for c in cells))
+    out().print(deltas)
+    for step, attribution in data["attribution"].items():
+        waterfall = Table(title=f"{step}: change attributed to levers ({attribution['method']} Shapley, "
+                                f"{attribution['replications']} replications each)", title_justify="left")
+        waterfall.add_column("Lever")
+        kpis = ("throughput_per_hour", "lead_time_mean", "oee", "energy_kwh_per_good_unit")
+        for kpi in kpis:
+            waterfall.add_column(kpi, justify="right")
+        for lever in attribution["levers"]:
+            waterfall.add_row(lever, *(_signed(attribution["kpis"][k]["shares"][lever]) for k in kpis))
+        waterfall.add_row("total", *(_signed(attribution["kpis"][k]["total"]) for k in kpis))
+        out().print(waterfall)
+
+
+def _signed(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:+.3f}"

@@ -272,7 +272,8 @@ class Line:
         while True:
             for order in sorted(orders, key=lambda o: o.time):
                 offset = cycle * repeat if repeat else 0.0
-                yield env.timeout(max(order.time + offset - env.now, 0.0))
+                if order.time + offset > env.now:  # orders due at the same time arrive together
+                    yield env.timeout(order.time + offset - env.now)
                 self._new_order(self.products[order.product], order.quantity,
                                 order.due + offset if order.due is not None else None)
             if not repeat:

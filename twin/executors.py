@@ -11,7 +11,7 @@ local pool is shut down at once (tasks still running in it are abandoned), and t
 are returned with ``interrupted=True``.
 
 Scripts that use ``workers > 1`` or a ``LocalCluster`` need an ``if __name__ == "__main__":`` guard:
-worker processes are *spawned* and import the main module afresh.
+the worker processes start from a fresh interpreter that imports the main module again.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def run_tasks(tasks: list[Task], workers: int = 1, cluster: Union[str, Any, None
     """Run ``tasks``; return ``(results by task.key, interrupted)``.
 
     * ``cluster=None, workers=1``: one after the other in this process.
-    * ``cluster=None, workers>1``: a pool of ``min(workers, len(tasks))`` local processes.
+    * ``cluster=None, workers>1``: a pool of ``min(workers, len(tasks))`` local processes (a single
+      task runs in this process).
     * ``cluster="tcp://HOST:PORT"``: the Dask scheduler at that address (``workers`` is ignored: the
       cluster's workers set the parallelism). A ``distributed.Client`` (left open) or a cluster object
       such as ``LocalCluster`` (a client is opened and closed here) is accepted too. An unreachable
@@ -88,11 +89,11 @@ def run_tasks(tasks: list[Task], workers: int = 1, cluster: Union[str, Any, None
     Ctrl-C the finished tasks are returned with ``interrupted=True``.
     """
     tasks = list(tasks)
-    keys = [t.key for t in tasks]
-    if len(set(keys)) != len(keys):
-        seen: set = set()
-        dup = next(k for k in keys if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise ValueError(f"task keys must be unique; {dup!r} appears more than once")
+    seen: set = set()
+    for task in tasks:
+        if task.key in seen:
+            raise ValueError(f"task keys must be unique; {task.key!r} appears more than once")
+        seen.add(task.key)
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     done: dict[tuple, ReplicationKpis] = {}
@@ -267,7 +268,10 @@ def _run_dask(tasks: list[Task], cluster: Union[str, Any], on_result: Optional[O
               timeout: float) -> bool:
     from distributed import as_completed
 
-    client, owned, address = _connect(cluster, timeout)
+    try:
+        client, owned, address = _connect(cluster, timeout)
+    except KeyboardInterrupt:
+        return True
     futures: list = []
     try:
         _check_cluster(client, address, timeout)

@@ -11,6 +11,7 @@ import twin
 from twin.config.scenario import Scenario
 from twin.engine import simulate
 from twin.eventlog import EventLog
+from twin.executors import Task, run_tasks
 from twin.kpi import Estimate, ReplicationKpis, estimate, replication_kpis
 
 
@@ -80,23 +81,30 @@ class ExperimentResult:
 
 def run_experiment(scenario: Scenario, replications: Optional[int] = None, seed: Optional[int] = None,
                    events: Optional[Path] = None, scenario_sha256: str = "",
-                   on_replication: Optional[Callable[[ReplicationKpis], None]] = None) -> ExperimentResult:
-    """Run replications 0..N-1 of ``scenario``. Ctrl-C stops after the finished replications, which are
-    kept (``interrupted`` is set). ``events`` streams the event log of every replication to a file."""
+                   on_replication: Optional[Callable[[ReplicationKpis], None]] = None,
+                   workers: int = 1, cluster: Optional[str] = None) -> ExperimentResult:
+    """Run replications 0..N-1 of ``scenario`` on ``workers`` local processes or a Dask ``cluster``.
+    Ctrl-C stops after the finished replications, which are kept (``interrupted`` is set). ``events``
+    streams the event log of every replication to a file; the log is written in this process, so
+    replications then run here one after the other."""
     reps = scenario.run.replications if replications is None else replications
     seed = scenario.run.seed if seed is None else seed
     result = ExperimentResult(scenario, seed, scenario_sha256=scenario_sha256)
-    log = EventLog(events) if events is not None else None
+    if events is None:
+        tasks = [Task((r,), scenario, r, seed) for r in range(reps)]
+        done, result.interrupted = run_tasks(tasks, workers=workers, cluster=cluster,
+                                             on_result=lambda _, k: on_replication and on_replication(k))
+        result.replications = list(done.values())
+        return result
+    log = EventLog(events)
     try:
         for r in range(reps):
-            line = simulate(scenario, r, seed, log)
-            kpis = replication_kpis(line, r)
+            kpis = replication_kpis(simulate(scenario, r, seed, log), r)
             result.replications.append(kpis)
             if on_replication is not None:
                 on_replication(kpis)
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
-        if log is not None:
-            log.close()
+        log.close()
     return result

@@ -12,7 +12,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from twin.config.distributions import Distribution
+from twin.config.distributions import Constant, Distribution
 
 
 class _Lever(BaseModel):
@@ -69,7 +69,8 @@ class MaintenanceLever(_Lever):
     technicians: Optional[int] = Field(None, ge=1, description="Shared repair crew; None = unlimited.")
     response_time: float = Field(0, ge=0, description="Minutes from failure until repair can start.")
     interval: Optional[float] = Field(None, gt=0, description="Working minutes of age between preventive jobs.")
-    duration: Distribution = Field(30, description="Minutes per preventive or predictive maintenance job.")
+    duration: Distribution = Field(default_factory=lambda: Constant(value=30),
+                                   description="Minutes per preventive or predictive maintenance job.")
     lead_time: float = Field(120, ge=0, description="Minutes of warning before a failure (predictive).")
     recall: float = Field(0.9, ge=0, le=1, description="Share of failures the signal predicts.")
     false_alarms_per_1000h: float = Field(0, ge=0, description="Per machine, per 1000 working hours.")

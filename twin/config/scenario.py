@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -353,6 +353,7 @@ class EconomicsConfig(_Model):
 
     margin_per_unit: float = Field(0, ge=0, description="Contribution margin per good unit, CNY.")
     weeks_per_year: float = Field(50, gt=0, le=53, description="Operating weeks per year.")
+    depreciation_years: float = Field(5, gt=0, description="Years over which an investment is written off.")
 
 
 class ScenarioReferenceError(Exception):
@@ -385,6 +386,9 @@ class Scenario(_Model):
     orders: OrdersConfig
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     levers: Levers = Field(default_factory=Levers)
+    tiers: dict[Literal["basic", "advanced", "excellent", "leading"], dict[str, dict[str, Any]]] = Field(
+        default_factory=dict, description="Per-tier lever overrides for this line, e.g. "
+                                          "{leading: {maintenance: {lead_time: 600}}}.")
     economics: EconomicsConfig = Field(default_factory=EconomicsConfig)
 
     def station(self, name: str) -> StationConfig:

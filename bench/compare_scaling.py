@@ -1,0 +1,234 @@
+#!/usr/bin/env python
+"""Scaling benchmark of the executors: a 4-level x 20-replication comparison run three ways.
+
+Run from the repository root::
+
+    python bench/compare_scaling.py            # full run (about 2-3 minutes on 2 cores)
+    python bench/compare_scaling.py --quick    # a few seconds, for a smoke test
+
+The comparison: four variants ("levels") of ``scenarios/smt_line.yaml`` that differ only in the buffer in
+front of the bottleneck placer (``stations.fine_pitch.buffer`` = 2, 5, 10, 20), 20 replications each,
+all with the same root seed (common random numbers across levels), run length shortened with
+``run.length`` so that one replication takes roughly 0.5-1.5 s. If the file (or its fine_pitch station) is
+missing, a built-in 3-station line stands in, with the buffer of its middle station as the level.
+
+The same 80 tasks are timed (wall clock) on
+
+1. ``workers=1``: one after the other in this process;
+2. ``workers=2``: a local process pool (its start-up, one forkserver plus two forked workers, is part of
+   the timed run, as a user pays it on every call);
+3. a ``distributed.LocalCluster(n_workers=2, threads_per_worker=1)``: started once, before any timing
+   (its start-up is printed separately), then ``run_tasks(cluster=<its address>)``, so the timed part
+   includes connecting a client, as for a remote cluster.
+
+``--rounds N`` repeats the three timings N times, interleaved, and reports the medians (steadier when
+other processes share the machine).
+
+Printed: wall times, tasks/s, the speed-up over one worker against the target (>= 1.7x on 2 cores,
+PASS/FAIL), the load average (other processes on the machine skew the figures), a per-level KPI line,
+and whether all three runs produced bit-identical KPIs. The script is a report: it exits 0 whether or
+not the speed-up target is met; 1 if the results differ between executors, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from twin.config import ScenarioError, load_scenario  # noqa: E402
+from twin.config.scenario import Scenario  # noqa: E402
+from twin.executors import Task, result_differences, run_tasks  # noqa: E402
+from twin.kpi import ReplicationKpis  # noqa: E402
+
+TARGET = 1.7
+SCENARIO = ROOT / "scenarios" / "smt_line.yaml"
+LEVER_STATION = "fine_pitch"
+BUFFERS = (2, 5, 10, 20)
+LENGTH = 40_320.0
+"""Observed minutes per replication (4 weeks, after the file's 18,600-minute warm-up): ~0.8 s per task."""
+
+
+def builtin_scenario(buffer: int, length: float) -> Scenario:
+    """Stand-in when the SMT file is missing: three stations, exponential times, blocking."""
+    return Scenario.model_validate({
+        "name": "builtin_line",
+        "run": {"warmup": 1000, "length": length, "replications": 20, "seed": 2024},
+        "products": [{"name": "a", "routing": [
+            {"station": "m1", "time": {"dist": "exponential", "mean": 0.8}},
+            {"station": "m2", "time": {"dist": "exponential", "mean": 0.9}},
+            {"station": "m3", "time": {"dist": "exponential", "mean": 0.7}},
+        ]}],
+        "stations": [{"name": "m1"}, {"name": "m2", "buffer": buffer}, {"name": "m3", "buffer": 2}],
+        "orders": {"arrivals": {"type": "poisson", "mean_interarrival": 1.0}, "mix": {"a": 1}},
+    })
+
+
+def build_levels(path: Path, length: Optional[float]) -> tuple[str, dict[str, Scenario]]:
+    """The four levels, named by their override; and a description of where they came from."""
+    if path.exists():
+        try:
+            base = load_scenario(path).scenario
+            if any(st.name == LEVER_STATION for st in base.stations):
+                run_length = length or LENGTH
+                levels = {}
+                for b in BUFFERS:
+                    name = f"{LEVER_STATION}.buffer={b}"
+                    levels[name] = load_scenario(path, [f"stations.{name}", f"run.length={run_length}"]).scenario
+                return (f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} (warm-up "
+                        f"{base.run.warmup:g} min, length {run_length:g} min)"), levels
+            print(f"note: {path} has no station '{LEVER_STATION}'; using the built-in line")
+        except ScenarioError as exc:
+            print(f"note: {path} does not load ({exc}); using the built-in line")
+    else:
+        print(f"note: {path} not found; using the built-in line")
+    run_length = length or 200_000.0
+    return (f"built-in 3-station line (length {run_length:g} min)",
+            {f"m2.buffer={b}": builtin_scenario(b, run_length) for b in BUFFERS})
+
+
+def cpu_jiffies() -> Optional[tuple[int, int]]:
+    """(idle, total) CPU time of the whole machine from /proc/stat (Linux), in clock ticks."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = [int(x) for x in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return idle, sum(fields[:8])
+
+
+def timed(label: str, tasks: list[Task], **kwargs) -> tuple[float, dict[tuple, ReplicationKpis]]:
+    """Wall time of one ``run_tasks`` call (progress shown on a terminal only). Also printed: the mean
+    number of idle CPUs during the run -- about 1 for an undisturbed in-process run on 2 cores, about 0
+    for a parallel one; less than that means other processes took CPU time from this benchmark."""
+    done = 0
+    live = sys.stdout.isatty()
+
+    def progress(task: Task, kpis: ReplicationKpis) -> None:
+        nonlocal done
+        done += 1
+        if live:
+            print(f"\r  {label}: {done}/{len(tasks)}", end="", flush=True)
+
+    before = cpu_jiffies()
+    start = time.perf_counter()
+    results, interrupted = run_tasks(tasks, on_result=progress, **kwargs)
+    wall = time.perf_counter() - start
+    after = cpu_jiffies()
+    idle = ""
+    if before and after and after[1] > before[1]:
+        cpus = os.cpu_count() or 1
+        idle = f"   (idle CPUs during the run: {cpus * (after[0] - before[0]) / (after[1] - before[1]):.2f} of {cpus})"
+    print(f"\r  {label}: {len(results)}/{len(tasks)} tasks in {wall:.2f} s{idle}", flush=True)
+    if interrupted:
+        print(f"interrupted during {label}: {len(results)} of {len(tasks)} tasks finished")
+        raise SystemExit(130)
+    return wall, results
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reps", type=int, default=20, help="Replications per level (default 20).")
+    parser.add_argument("--length", type=float, default=None,
+                        help=f"Observed minutes per replication (default {LENGTH:g} for the SMT line).")
+    parser.add_argument("--workers", type=int, default=2, help="Local workers and cluster workers (default 2).")
+    parser.add_argument("--scenario", type=Path, default=SCENARIO, help="Scenario file (default smt_line.yaml).")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="Repeat the three timings this many times, interleaved; report medians.")
+    parser.add_argument("--quick", action="store_true", help="3 replications of a 1-week run: a smoke test.")
+    args = parser.parse_args()
+    reps = 3 if args.quick else args.reps
+    length = 10_080.0 if args.quick and args.length is None else args.length
+
+    source, levels = build_levels(args.scenario, length)
+    tasks = [Task((level, r), sc, r, sc.run.seed) for level, sc in levels.items() for r in range(reps)]
+    print(f"Comparison: {len(levels)} levels x {reps} replications = {len(tasks)} tasks")
+    print(f"  scenario: {source}")
+    print(f"  levels:   {', '.join(levels)}")
+    print(f"  {load()}")
+    print()
+
+    from distributed import LocalCluster
+
+    walls: dict[str, list[float]] = {"serial": [], "pool": [], "dask": []}
+    runs: dict[str, list[dict[tuple, ReplicationKpis]]] = {"serial": [], "pool": [], "dask": []}
+    start = time.perf_counter()
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster:
+        startup = time.perf_counter() - start
+        print(f"LocalCluster(n_workers={args.workers}, threads_per_worker=1) started in {startup:.2f} s "
+              f"(not part of the timings; it idles while the other executors run)")
+        for round_no in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                print(f"round {round_no} of {args.rounds}")
+            for name, label, kwargs in (
+                    ("serial", "workers=1", {"workers": 1}),
+                    ("pool", f"workers={args.workers}", {"workers": args.workers}),
+                    ("dask", "Dask LocalCluster", {"cluster": cluster.scheduler_address})):
+                wall, results = timed(label, tasks, **kwargs)
+                walls[name].append(wall)
+                runs[name].append(results)
+            if round_no == 1:
+                per_task = walls["serial"][0] / len(tasks)
+                note = ("" if 0.5 <= per_task <= 1.5 or args.quick
+                        else "  (outside the intended 0.5-1.5 s; adjust --length)")
+                print(f"  {per_task:.2f} s per task in process{note}")
+    print(f"  {load()}")
+    t1, t2, t3 = (statistics.median(walls[n]) for n in ("serial", "pool", "dask"))
+    serial = runs["serial"][0]
+
+    print()
+    what = "median wall s" if args.rounds > 1 else "wall s"
+    print(f"{'executor':<34}{what:>14}{'tasks/s':>9}{'speed-up':>10}  target >= {TARGET}x")
+    rows = [("workers=1 (in process)", t1), (f"workers={args.workers} (process pool)", t2),
+            (f"Dask LocalCluster ({args.workers} workers)", t3)]
+    for index, (label, wall) in enumerate(rows):
+        speedup = t1 / wall
+        verdict = "" if index == 0 else ("PASS" if speedup >= TARGET else "FAIL")
+        print(f"{label:<34}{wall:>14.2f}{len(tasks) / wall:>9.2f}{speedup:>9.2f}x  {verdict}")
+
+    print()
+    print("Per level (mean over replications, workers=1 run):")
+    for level in levels:
+        reps_k = [serial[(level, r)] for r in range(reps)]
+        thr = statistics.fmean(k.line["throughput_per_hour"] for k in reps_k)
+        lead = statistics.fmean(k.line["lead_time_mean"] for k in reps_k)
+        wip = statistics.fmean(k.line["wip_mean"] for k in reps_k)
+        print(f"  {level:<24} throughput {thr:8.3f}/h   lead time {lead:9.1f} min   WIP {wip:8.1f}")
+
+    print()
+    identical = True
+    for name, label in (("serial", "workers=1"), ("pool", f"workers={args.workers}"), ("dask", "Dask LocalCluster")):
+        for round_no, other in enumerate(runs[name], start=1):
+            if other is serial:
+                continue
+            diffs = result_differences(serial, other)
+            tag = f"{label} (round {round_no})" if args.rounds > 1 else label
+            if diffs:
+                identical = False
+                print(f"DIFFERENT: workers=1 vs {tag}: {len(diffs)} values differ, e.g.")
+                for d in diffs[:5]:
+                    print(f"    {d}")
+            else:
+                print(f"identical: workers=1 vs {tag}: all {len(other)} ReplicationKpis bit-identical "
+                      f"(every float, NaN-aware)")
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":  # required: pool and cluster workers are separate processes
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""Comparison of maturity levels: the same line at several tiers, with common random numbers, paired
+differences to the first level, Shapley attribution of each step's change to the levers that differ,
+and the economics of each step (CNY, per year).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+import twin
+from twin.config.levers import LEVER_NAMES, Levers
+from twin.config.scenario import Scenario
+from twin.config.tiers import AS_IS, level_levers, load_preset
+from twin.calendar import planned_calendar
+from twin.executors import Task, run_tasks
+from twin.kpi import ReplicationKpis, estimate
+
+ATTRIBUTED_KPIS = ("throughput_per_hour", "oee", "lead_time_mean", "wip_mean", "energy_kwh_per_good_unit",
+                   "on_time_rate", "defect_escape_rate")
+"""KPIs whose change from one level to the next is attributed to the levers."""
+EXACT_UP_TO = 3
+"""With at most this many differing levers, Shapley values are exact (all orders); else sampled."""
+
+
+@dataclass
+class ComparisonResult:
+    """Replications per level and the attribution of each step between consecutive levels."""
+
+    scenario: Scenario
+    seed: int
+    levels: list[str]
+    levers: dict[str, Levers]
+    replications: dict[str, list[ReplicationKpis]]
+    attribution: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scenario_sha256: str = ""
+    interrupted: bool = False
+
+    def line(self, level: str) -> dict[str, dict]:
+        reps = self.replications[level]
+        keys = reps[0].line if reps else {}
+        return {k: estimate([r.line[k] for r in reps]).as_dict() for k in keys}
+
+    def deltas(self, level: str) -> dict[str, dict]:
+        """Paired differences level - first level, per KPI, over the replications both have."""
+        base = {r.replication: r for r in self.replications[self.levels[0]]}
+        pairs = [(r, base[r.replication]) for r in self.replications[level] if r.replication in base]
+        keys = pairs[0][0].line if pairs else {}
+        return {k: estimate([a.line[k] - b.line[k] for a, b in pairs]).as_dict() for k in keys}
+
+    def economics(self, level: str) -> dict[str, Optional[float]]:
+        """Investment, running cost, annual output and margin, cost per unit and payback against the
+        previous level (years; None when the step does not pay back)."""
+        return _economics(self, level)
+
+    def to_json(self) -> dict[str, Any]:
+        levels = {}
+        for level in self.levels:
+            preset = None if level == AS_IS else load_preset(level)
+            levels[level] = {
+                "label": preset.label.model_dump() if preset else {"en": "As is", "zh": "现状"},
+                "gbt39116_level": preset.gbt39116_level if preset else None,
+                "replications": len(self.replications[level]),
+                "levers": self.levers[level].model_dump(mode="json"),
+                "line": self.line(level),
+                "economics": self.economics(level),
+            }
+        return {
+            "scenario": self.scenario.name,
+            "meta": {"seed": self.seed, "version": twin.__version__, "scenario_sha256": self.scenario_sha256,
+                     "baseline": self.levels[0], "interrupted": self.interrupted},
+            "levels": levels,
+            "deltas": {level: self.deltas(level) for level in self.levels[1:]},
+            "attribution": self.attribution,
+        }
+
+
+def _mean(reps: list[ReplicationKpis], kpi: str) -> Optional[float]:
+    return estimate([r.line[kpi] for r in reps]).mean
+
+
+def _economics(result: ComparisonResult, level: str) -> dict[str, Optional[float]]:
+    sc = result.scenario
+    econ = sc.economics
+    hours = planned_calendar(sc.calendar).per_week / 60 if not planned_calendar(sc.calendar).always else 168.0
+    reps = result.replications[level]
+    throughput = _mean(reps, "throughput_per_hour") or 0.0
+    units = throughput * hours * econ.weeks_per_year
+    levers = result.levers[level]
+    energy_unit = _mean(reps, "energy_cost_per_good_unit")
+    out: dict[str, Optional[float]] = {
+        "investment": levers.investment(),
+        "running_cost_per_year": levers.running_cost_per_year(),
+        "good_units_per_year": units,
+        "margin_per_year": units * econ.margin_per_unit,
+        "energy_cost_per_year": energy_unit * units if energy_unit is not None else None,
+        "cost_per_unit": ((levers.running_cost_per_year() + levers.investment() / econ.depreciation_years) / units
+                          + (energy_unit or 0.0)) if units else None,
+        "payback_years": None,
+    }
+    index = result.levels.index(level)
+    if index > 0:
+        prev = _economics(result, result.levels[index - 1])
+        gain = (out["margin_per_year"] - prev["margin_per_year"]
+                - (out["running_cost_per_year"] - prev["running_cost_per_year"])
+                - ((out["energy_cost_per_year"] or 0.0) - (prev["energy_cost_per_year"] or 0.0)))
+        extra = out["investment"] - prev["investment"]
+        out["payback_years"] = extra / gain if gain > 0 and extra > 0 else (0.0 if extra <= 0 < gain else None)
+    return out
+
+
+def _effective(scenario: Scenario, name: str, levers: Levers) -> Any:
+    """What of lever ``name`` the engine actually uses on this scenario (costs and levers acting on
+    features the line does not have are dropped), so levers that change nothing get no simulations."""
+    lever = getattr(levers, name)
+    if lever is None:
+        return None
+    ops = [op for p in scenario.products for op in p.routing]
+    if name == "maintenance" and not any(st.failures for st in scenario.stations):
+        return None
+    if name == "quality" and not any(op.defect > 0 for op in ops):
+        return None
+    if name == "changeover" and not any(st.setup for st in scenario.stations):
+        return None
+    if name == "material_flow" and scenario.transport.agv is None:
+        return None
+    data = lever.model_dump(mode="json", exclude={"investment", "running_cost_per_year"})
+    if name == "energy" and data["mode"] in ("none", "metered"):
+        data["mode"] = "passive"  # metering changes what is known, not how the line runs
+    return data
+
+
+def _orders(levers: list[str], samples: int, rng: np.random.Generator) -> list[tuple[str, ...]]:
+    if len(levers) <= EXACT_UP_TO:
+        return list(itertools.permutations(levers))
+    return [tuple(rng.permutation(levers)) for _ in range(samples)]
+
+
+def _mixed(a: Levers, b: Levers, taken: frozenset[str]) -> Levers:
+    """Levers of ``a`` with those named in ``taken`` set as in ``b``."""
+    return a.model_copy(update={name: getattr(b, name) for name in taken})
+
+
+def run_comparison(scenario: Scenario, levels: list[str], replications: int, seed: int,
+                   workers: int = 1, cluster: Optional[str] = None, attribution_reps: int = 3,
+                   permutations: int = 4, scenario_sha256: str = "",
+                   on_result: Optional[Callable[[Task, ReplicationKpis], None]] = None,
+                   on_plan: Optional[Callable[[int], None]] = None) -> ComparisonResult:
+    """Simulate ``scenario`` at each level (same seeds: common random numbers) and attribute each step.
+
+    The attribution of a step a -> b runs the levers that differ in what the engine does with them (a
+    lever on a feature the line lacks, or one differing only in cost, has no effect) in orders: exactly all
+    orders when at most three differ, else ``permutations`` orders drawn from the seed. Each lever's
+    share is its mean marginal change (its Shapley value); the shares add up to the step's change on
+    the first ``attribution_reps`` replications. ``on_plan`` receives the number of simulations."""
+    lever_sets = {level: level_levers(scenario, level) for level in levels}
+    tasks = [Task((level, r), scenario.model_copy(update={"levers": lever_sets[level]}), r, seed)
+             for level in levels for r in range(replications)]
+    steps = []
+    rng = np.random.default_rng(seed)
+    attr_reps = min(attribution_reps, replications)
+    for a, b in zip(levels, levels[1:]):
+        la, lb = lever_sets[a], lever_sets[b]
+        differing = [n for n in LEVER_NAMES if _effective(scenario, n, la) != _effective(scenario, n, lb)]
+        orders = _orders(differing, permutations, rng) if attr_reps else []
+        subsets = {frozenset(order[:i]) for order in orders for i in range(1, len(order))}
+        step = f"{a}->{b}"
+        for subset in sorted(subsets, key=sorted):
+            variant = scenario.model_copy(update={"levers": _mixed(la, lb, subset)})
+            tasks += [Task((step, tuple(sorted(subset)), r), variant, r, seed) for r in range(attr_reps)]
+        steps.append((step, a, b, differing, orders))
+    if on_plan is not None:
+        on_plan(len(tasks))
+    done, interrupted = run_tasks(tasks, workers=workers, cluster=cluster, on_result=on_result)
+    result = ComparisonResult(scenario, seed, levels, lever_sets,
+                              {level: [done[(level, r)] for r in range(replications) if (level, r) in done]
+                               for level in levels},
+                              scenario_sha256=scenario_sha256, interrupted=interrupted)
+    if not interrupted:
+        for step, a, b, differing, orders in steps:
+            result.attribution[step] = _attribute(done, a, b, step, differing, orders, attr_reps)
+    return result
+
+
+def _attribute(done: dict, a: str, b: str, step: str, differing: list[str], orders: list[tuple[str, ...]],
+               reps: int) -> dict[str, Any]:
+    def value(subset: frozenset[str], kpi: str) -> float:
+        if not subset:
+            keys = [(a, r) for r in range(reps)]
+        elif len(subset) == len(differing):
+            keys = [(b, r) for r in range(reps)]
+        else:
+            keys = [(step, tuple(sorted(subset)), r) for r in range(reps)]
+        values = [done[k].line[kpi] for k in keys]
+        finite = [v for v in values if math.isfinite(v)]
+        return sum(finite) / len(finite) if finite else math.nan
+
+    out: dict[str, Any] = {"levers": differing, "orders": len(orders),
+                           "method": "exact" if len(differing) <= EXACT_UP_TO else "sampled", "replications": reps,
+                           "kpis": {}}
+    for kpi in ATTRIBUTED_KPIS:
+        shares = {name: 0.0 for name in differing}
+        for order in orders:
+            taken: frozenset[str] = frozenset()
+            for name in order:
+                after = taken | {name}
+                shares[name] += (value(after, kpi) - value(taken, kpi)) / len(orders)
+                taken = after
+        total = value(frozenset(differing), kpi) - value(frozenset(), kpi) if differing else 0.0
+        out["kpis"][kpi] = {"total": None if math.isnan(total) else total,
+                            "shares": {n: (None if math.isnan(v) else v) for n, v in shares.items()}}
+    return out

@@ -1,0 +1,1 @@
+"""Tier presets as YAML data files (see twin.config.tiers)."""
