@@ -25,7 +25,8 @@ The same 80 tasks are timed (wall clock) on
 other processes share the machine).
 
 Printed: wall times, tasks/s, the speed-up over one worker against the target (>= 1.7x on 2 cores,
-PASS/FAIL), the load average (other processes on the machine skew the figures), a per-level KPI line,
+PASS/FAIL), the CPUs used during each run by this benchmark, by other processes and left idle (from
+/proc on Linux: other processes on the machine skew the figures), a per-level KPI line,
 and whether all three runs produced bit-identical KPIs. The script is a report: it exits 0 whether or
 not the speed-up target is met; 1 if the results differ between executors, 130 on Ctrl-C.
 """
@@ -96,7 +97,7 @@ def build_levels(path: Path, length: Optional[float]) -> tuple[str, dict[str, Sc
             {f"m2.buffer={b}": builtin_scenario(b, run_length) for b in BUFFERS})
 
 
-def cpu_jiffies() -> Optional[tuple[int, int]]:
+def machine_ticks() -> Optional[tuple[int, int]]:
     """(idle, total) CPU time of the whole machine from /proc/stat (Linux), in clock ticks."""
     try:
         with open("/proc/stat", encoding="ascii") as handle:
@@ -107,10 +108,41 @@ def cpu_jiffies() -> Optional[tuple[int, int]]:
     return idle, sum(fields[:8])
 
 
+def own_ticks() -> Optional[int]:
+    """CPU ticks of this process and all its descendants (pool workers, the forkserver, Dask workers),
+    including those of descendants already reaped, from /proc/<pid>/stat (Linux)."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    stats: dict[int, tuple[int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                text = handle.read()
+            rest = text[text.rindex(")") + 2:].split()
+            stats[int(entry)] = (int(rest[1]), sum(int(x) for x in rest[11:15]))  # ppid; u+s+cu+cs time
+        except (OSError, ValueError, IndexError):
+            continue
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, stack = 0, [os.getpid()]
+    while stack:
+        pid = stack.pop()
+        total += stats.get(pid, (0, 0))[1]
+        stack.extend(children.get(pid, []))
+    return total
+
+
+OTHERS: list[float] = []
+"""CPUs used by other processes during each timed run."""
+
+
 def timed(label: str, tasks: list[Task], **kwargs) -> tuple[float, dict[tuple, ReplicationKpis]]:
-    """Wall time of one ``run_tasks`` call (progress shown on a terminal only). Also printed: the mean
-    number of idle CPUs during the run -- about 1 for an undisturbed in-process run on 2 cores, about 0
-    for a parallel one; less than that means other processes took CPU time from this benchmark."""
+    """Wall time of one ``run_tasks`` call (progress shown on a terminal only). Also printed, from
+    /proc: the mean number of CPUs this benchmark's processes used during the run, what other
+    processes used, and what stayed idle -- other processes taking CPU time skew the speed-ups."""
     done = 0
     live = sys.stdout.isatty()
 
@@ -120,16 +152,21 @@ def timed(label: str, tasks: list[Task], **kwargs) -> tuple[float, dict[tuple, R
         if live:
             print(f"\r  {label}: {done}/{len(tasks)}", end="", flush=True)
 
-    before = cpu_jiffies()
+    machine0, own0 = machine_ticks(), own_ticks()
     start = time.perf_counter()
     results, interrupted = run_tasks(tasks, on_result=progress, **kwargs)
     wall = time.perf_counter() - start
-    after = cpu_jiffies()
-    idle = ""
-    if before and after and after[1] > before[1]:
+    machine1, own1 = machine_ticks(), own_ticks()
+    usage = ""
+    if machine0 and machine1 and own0 is not None and own1 is not None and machine1[1] > machine0[1]:
         cpus = os.cpu_count() or 1
-        idle = f"   (idle CPUs during the run: {cpus * (after[0] - before[0]) / (after[1] - before[1]):.2f} of {cpus})"
-    print(f"\r  {label}: {len(results)}/{len(tasks)} tasks in {wall:.2f} s{idle}", flush=True)
+        scale = cpus / (machine1[1] - machine0[1])
+        idle = (machine1[0] - machine0[0]) * scale
+        ours = (own1 - own0) * scale
+        others = max(cpus - idle - ours, 0.0)
+        OTHERS.append(others)
+        usage = f"   CPUs: this benchmark {ours:.2f}, other processes {others:.2f}, idle {idle:.2f}"
+    print(f"\r  {label}: {len(results)}/{len(tasks)} tasks in {wall:.2f} s{usage}", flush=True)
     if interrupted:
         print(f"interrupted during {label}: {len(results)} of {len(tasks)} tasks finished")
         raise SystemExit(130)
@@ -201,6 +238,10 @@ def main() -> int:
         speedup = t1 / wall
         verdict = "" if index == 0 else ("PASS" if speedup >= TARGET else "FAIL")
         print(f"{label:<34}{wall:>14.2f}{len(tasks) / wall:>9.2f}{speedup:>9.2f}x  {verdict}")
+
+    if OTHERS and max(OTHERS) > 0.2:
+        print(f"warning: other processes used up to {max(OTHERS):.2f} CPUs during the timed runs; the "
+              f"speed-ups above understate the executors (rerun on a quiet machine, or with --rounds)")
 
     print()
     print("Per level (mean over replications, workers=1 run):")

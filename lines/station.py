@@ -229,6 +229,10 @@ class Server:
         """Hand ``part`` to ``target`` (blocking while it is full), through the transport if any."""
         if target is None:
             return
+        if target is self.station:  # sent back to this station: it never left, so it re-enters even if full
+            target.reserved += 1
+            target.arrive(part)
+            return
         route = self.station.routes.get(target.name)
         if route is not None:
             yield from route.carry(self, part, target)
@@ -283,7 +287,10 @@ class Server:
             target = line.complete(part, op, st)
             if target is None:
                 continue
-            if target.name in st.routes or not target.has_space():
+            if target is st:  # sent back to this station: it never left, so it re-enters even if full
+                st.reserved += 1
+                st.arrive(part)
+            elif target.name in st.routes or not target.has_space():
                 yield from self._send(part, target)
             else:  # the common case, kept inline for speed
                 target.reserved += 1

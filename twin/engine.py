@@ -300,7 +300,7 @@ class Line:
         for _ in range(quantity):
             part = self._new_part(product, order)
             self.units_arrived += 1
-            if self.daily_plan is not None:
+            if self.daily_plan is not None and not self.endless_demand:  # a backlog is already planned
                 self.held.append(part)
             else:
                 self._admit(part)

@@ -26,7 +26,8 @@ class SchedulingLever(_Lever):
     """How work is sequenced.
 
     * ``daily_plan``: orders are released once a day (at ``plan_time``) and every station runs FIFO —
-      a plan made from yesterday's information (basic).
+      a plan made from yesterday's information (basic). With ``backlog`` demand (always enough planned
+      work) only the FIFO part applies.
     * ``realtime_rule``: orders released on arrival; every station dispatches by ``rule`` from live MES
       state (advanced).
     * ``optimised_plan``: as realtime, plus an optimised sequence (CP-SAT, OR-Tools) re-made every
