@@ -13,13 +13,16 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/twin run scenarios/smt_line.yaml --reps 5 --json demo-results.json
+	$(BIN)/twin compare scenarios/smt_line.yaml --reps 5 --attribution-reps 1 --workers 2 \
+		--set run.length=40320 --json demo-comparison.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine_speed.py
+	$(BIN)/python bench/compare_scaling.py
+	$(BIN)/python bench/robot_cell.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache demo-results.json
+	rm -rf $(VENV) .pytest_cache demo-comparison.json yuetwin.duckdb yuetwin_events

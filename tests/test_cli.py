@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +35,8 @@ LINE_KEYS = {"throughput_per_hour", "wip_mean", "lead_time_mean", "oee", "availa
 
 
 def twin(*args: str, **kw) -> subprocess.CompletedProcess:
+    """Run the command in a scratch folder, so its results store stays out of the repository."""
+    kw.setdefault("cwd", tempfile.mkdtemp(prefix="twin-cli-"))
     return subprocess.run([TWIN, *args], capture_output=True, text=True, timeout=300, **kw)
 
 
@@ -102,7 +105,8 @@ def test_schema_is_json():
 def test_ctrl_c_keeps_finished_replications(scenario, tmp_path):
     out = tmp_path / "partial.json"
     proc = subprocess.Popen([TWIN, "run", str(scenario), "--reps", "100000", "--set", "run.length=20000",
-                             "--json", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--json", str(out), "--store", str(tmp_path / "s.duckdb")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(6)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
@@ -110,3 +114,5 @@ def test_ctrl_c_keeps_finished_replications(scenario, tmp_path):
     assert "Traceback" not in stderr and "interrupted" in stderr
     data = json.loads(out.read_text())
     assert data["meta"]["interrupted"] is True and 1 <= data["meta"]["reps"] < 100000
+    listed = twin("runs", "list", "--store", str(tmp_path / "s.duckdb"))
+    assert listed.returncode == 0 and "interrupted" in listed.stdout

@@ -347,6 +347,7 @@ def test_line_runs_at_the_physics_cycle_time(scenario, tmp_path, monkeypatch):
     rate = result.stations()["loader"]["throughput_per_hour"].mean
     assert rate == pytest.approx(3600 / seconds, rel=0.01)
     res = subprocess.run([str(Path(sys.executable).with_name("twin")), "run", str(scenario), "--reps", "1"],
-                         capture_output=True, text=True, env={**os.environ, "YUETWIN_CACHE": str(tmp_path / "cache")})
+                         capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "YUETWIN_CACHE": str(tmp_path / "cache")})
     assert res.returncode == 0, res.stderr
     assert "pybullet" not in (res.stdout + res.stderr).lower()
