@@ -6,11 +6,9 @@ Run from the repository root::
     python bench/compare_scaling.py            # full run (about 2-3 minutes on 2 cores)
     python bench/compare_scaling.py --quick    # a few seconds, for a smoke test
 
-The comparison: four variants ("levels") of ``scenarios/smt_line.yaml`` that differ only in the buffer in
-front of the bottleneck placer (``stations.fine_pitch.buffer`` = 2, 5, 10, 20), 20 replications each,
-all with the same root seed (common random numbers across levels), run length shortened with
-``run.length`` so that one replication takes roughly 0.5-1.5 s. If the file (or its fine_pitch station) is
-missing, a built-in 3-station line stands in, with the buffer of its middle station as the level.
+The comparison: ``scenarios/smt_line.yaml`` at the four tiers (basic, advanced, excellent, leading: the
+levels ``twin compare`` runs), 20 replications each, all with the same root seed (common random numbers
+across levels), run length shortened with ``run.length``.
 
 The same 80 tasks are timed (wall clock) on
 
@@ -35,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import statistics
 import sys
@@ -46,55 +45,25 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from twin.config import ScenarioError, load_scenario  # noqa: E402
+from twin.config import load_scenario  # noqa: E402
+from twin.config.tiers import TIERS, level_levers  # noqa: E402
 from twin.config.scenario import Scenario  # noqa: E402
 from twin.executors import Task, result_differences, run_tasks  # noqa: E402
 from twin.kpi import ReplicationKpis  # noqa: E402
 
 TARGET = 1.7
 SCENARIO = ROOT / "scenarios" / "smt_line.yaml"
-LEVER_STATION = "fine_pitch"
-BUFFERS = (2, 5, 10, 20)
 LENGTH = 40_320.0
 """Observed minutes per replication (4 weeks, after the file's 18,600-minute warm-up): ~0.8 s per task."""
 
 
-def builtin_scenario(buffer: int, length: float) -> Scenario:
-    """Stand-in when the SMT file is missing: three stations, exponential times, blocking."""
-    return Scenario.model_validate({
-        "name": "builtin_line",
-        "run": {"warmup": 1000, "length": length, "replications": 20, "seed": 2024},
-        "products": [{"name": "a", "routing": [
-            {"station": "m1", "time": {"dist": "exponential", "mean": 0.8}},
-            {"station": "m2", "time": {"dist": "exponential", "mean": 0.9}},
-            {"station": "m3", "time": {"dist": "exponential", "mean": 0.7}},
-        ]}],
-        "stations": [{"name": "m1"}, {"name": "m2", "buffer": buffer}, {"name": "m3", "buffer": 2}],
-        "orders": {"arrivals": {"type": "poisson", "mean_interarrival": 1.0}, "mix": {"a": 1}},
-    })
-
-
 def build_levels(path: Path, length: Optional[float]) -> tuple[str, dict[str, Scenario]]:
-    """The four levels, named by their override; and a description of where they came from."""
-    if path.exists():
-        try:
-            base = load_scenario(path).scenario
-            if any(st.name == LEVER_STATION for st in base.stations):
-                run_length = length or LENGTH
-                levels = {}
-                for b in BUFFERS:
-                    name = f"{LEVER_STATION}.buffer={b}"
-                    levels[name] = load_scenario(path, [f"stations.{name}", f"run.length={run_length}"]).scenario
-                return (f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path} (warm-up "
-                        f"{base.run.warmup:g} min, length {run_length:g} min)"), levels
-            print(f"note: {path} has no station '{LEVER_STATION}'; using the built-in line")
-        except ScenarioError as exc:
-            print(f"note: {path} does not load ({exc}); using the built-in line")
-    else:
-        print(f"note: {path} not found; using the built-in line")
-    run_length = length or 200_000.0
-    return (f"built-in 3-station line (length {run_length:g} min)",
-            {f"m2.buffer={b}": builtin_scenario(b, run_length) for b in BUFFERS})
+    """The four tiers of the SMT example (the levels ``twin compare`` runs), with a shorter run."""
+    run_length = length or LENGTH
+    scenario = load_scenario(path, [f"run.length={run_length}"]).scenario
+    levels = {tier: scenario.model_copy(update={"levers": level_levers(scenario, tier)}) for tier in TIERS}
+    return (f"{path.relative_to(ROOT)} at the tiers {', '.join(TIERS)} (warm-up {scenario.run.warmup:g} min, "
+            f"length {run_length:g} min)"), levels
 
 
 def machine_ticks() -> Optional[tuple[int, int]]:
@@ -137,6 +106,8 @@ def own_ticks() -> Optional[int]:
 
 OTHERS: list[float] = []
 """CPUs used by other processes during each timed run."""
+OWN_CPU: dict[str, list[float]] = {}
+"""CPU seconds this benchmark's processes used, per executor label."""
 
 
 def timed(label: str, tasks: list[Task], **kwargs) -> tuple[float, dict[tuple, ReplicationKpis]]:
@@ -165,6 +136,7 @@ def timed(label: str, tasks: list[Task], **kwargs) -> tuple[float, dict[tuple, R
         ours = (own1 - own0) * scale
         others = max(cpus - idle - ours, 0.0)
         OTHERS.append(others)
+        OWN_CPU.setdefault(label, []).append((own1 - own0) / os.sysconf("SC_CLK_TCK"))
         usage = f"   CPUs: this benchmark {ours:.2f}, other processes {others:.2f}, idle {idle:.2f}"
     print(f"\r  {label}: {len(results)}/{len(tasks)} tasks in {wall:.2f} s{usage}", flush=True)
     if interrupted:
@@ -242,6 +214,13 @@ def main() -> int:
     if OTHERS and max(OTHERS) > 0.2:
         print(f"warning: other processes used up to {max(OTHERS):.2f} CPUs during the timed runs; the "
               f"speed-ups above understate the executors (rerun on a quiet machine, or with --rounds)")
+        serial_cpu = statistics.median(OWN_CPU.get("workers=1", [math.nan]))
+        for label in (f"workers={args.workers}", "Dask LocalCluster"):
+            cpu = statistics.median(OWN_CPU.get(label, [math.nan]))
+            # Not a measurement: what the run would take with its CPUs to itself, if the CPU seconds it
+            # needed (work + overhead) spread perfectly over the workers.
+            print(f"  {label}: {cpu:.1f} CPU-s against {serial_cpu:.1f} in process -> an estimated "
+                  f"{args.workers * serial_cpu / cpu:.2f}x on {args.workers} free CPUs (upper bound, not measured)")
 
     print()
     print("Per level (mean over replications, workers=1 run):")
