@@ -393,7 +393,6 @@ class Station:
         self.planned_work = 0.0
         self.scrapped = 0
         self.reworked = 0
-        self.entered = 0
         self.wait_sum = 0.0
         self.taken = 0
         self.queue_area = 0.0
@@ -428,7 +427,6 @@ class Station:
             self.queue.append(part)
         else:
             bisect.insort_right(self.queue, part, key=self.ordered_by)
-        self.entered += 1
         if self.log is not None:
             self.log.part(now, "queue", part, self.name)
         if self.idle:

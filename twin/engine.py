@@ -225,7 +225,6 @@ class Line:
         self.reworked_units = 0
         self.rejected = 0
         self.escaped = 0
-        self.plans_made = 0
         self.units_arrived = 0
         self.lead_times: list[float] = []
         self.flow_time_sum = 0.0
@@ -402,7 +401,6 @@ class Line:
         if plan is not None:
             self.plan.clear()
             self.plan.update(plan)
-            self.plans_made += 1
 
     # ------------------------------------------------------------------ completion
     def complete(self, part: Part, op: Operation, station: Station) -> Optional[Station]:

@@ -114,6 +114,16 @@ def _finished(task: Task, kpis: ReplicationKpis, done: dict, on_result: Optional
         on_result(task, kpis)
 
 
+def _collect(fut: Any, task: Task, done: dict, on_result: Optional[OnResult]) -> None:
+    """Take a finished future's KPIs (a pool's or Dask's); a task's error propagates naming the task."""
+    try:
+        kpis = fut.result()
+    except Exception as exc:
+        _note(exc, task)
+        raise
+    _finished(task, kpis, done, on_result)
+
+
 def _note(exc: BaseException, task: Task) -> None:
     if hasattr(exc, "add_note"):
         exc.add_note(f"while running task {task.key!r} (replication {task.replication}, seed {task.seed})")
@@ -178,13 +188,7 @@ def _run_pool(tasks: list[Task], workers: int, on_result: Optional[OnResult], do
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             # Completion order; futures found finished together are taken in submission order.
             for fut in sorted(finished, key=order.__getitem__):
-                task = pending.pop(fut)
-                try:
-                    kpis = fut.result()
-                except Exception as exc:
-                    _note(exc, task)
-                    raise
-                _finished(task, kpis, done, on_result)
+                _collect(fut, pending.pop(fut), done, on_result)
     except KeyboardInterrupt:
         _stop_pool(pool)
         return True
@@ -282,13 +286,7 @@ def _run_dask(tasks: list[Task], cluster: Union[str, Any], on_result: Optional[O
             by_key[fut.key] = task
             futures.append(fut)
         for fut in as_completed(futures, loop=client.loop):
-            task = by_key[fut.key]
-            try:
-                kpis = fut.result()
-            except Exception as exc:
-                _note(exc, task)
-                raise
-            _finished(task, kpis, done, on_result)
+            _collect(fut, by_key[fut.key], done, on_result)
     except KeyboardInterrupt:
         _cancel(client, futures)
         return True
