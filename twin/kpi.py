@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
-from scipy import stats
 
 from lines.station import BLOCKED, BUSY, DOWN, IDLE, MAINTENANCE, OFF, PLANNED_DOWN, SETUP, STANDBY, STATE_NAMES
 
@@ -211,5 +210,7 @@ def estimate(values: list[float], confidence: float = 0.95) -> Estimate:
     mean = float(x.mean())
     if n < 2:
         return Estimate(mean, None, None, 1)
+    from scipy import stats  # imported here: it is slow to import, and workers rarely need it
+
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
     return Estimate(mean, mean - half, mean + half, n)
