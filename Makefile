@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/twin compare scenarios/smt_line.yaml --reps 5 --attribution-reps 1 --workers 2 \
-		--set run.length=40320 --json demo-comparison.json
+		--set run.length=20160 --json demo-comparison.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
