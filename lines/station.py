@@ -323,6 +323,7 @@ class Server:
                     yield from self._idle()
             if self.cold:
                 yield from self._warm_up()
+                continue  # another server may have taken the parts meanwhile: look again
             batch = st.take_batch(env._now, cfg.size)
             yield from self.work(st.batch_time(), BUSY)
             for part in batch:
