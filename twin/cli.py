@@ -274,7 +274,7 @@ def _print_comparison(data: dict) -> None:
         if all(c["mean"] is None for c in cells):
             continue
         table.add_row(f"{label} ({unit})" if unit else label, *(fmt_estimate(c) for c in cells))
-    for key, label in (("investment", "Investment (CNY)"), ("cost_per_unit", "Lever cost per unit (CNY)"),
+    for key, label in (("investment", "Investment (CNY)"), ("cost_per_unit", "Cost per unit: levers + energy (CNY)"),
                        ("payback_years", "Payback vs previous (years)")):
         values = [data["levels"][lv]["economics"][key] for lv in levels]
         table.add_row(label, *("-" if v is None else f"{v:,.2f}" if key != "investment" else f"{v:,.0f}"
