@@ -180,7 +180,7 @@ def run_comparison(scenario: Scenario, levels: list[str], replications: int, see
                               {level: [done[(level, r)] for r in range(replications) if (level, r) in done]
                                for level in levels},
                               scenario_sha256=scenario_sha256, interrupted=interrupted)
-    if not interrupted:
+    if not interrupted and attr_reps:
         for step, a, b, differing, orders in steps:
             result.attribution[step] = _attribute(done, a, b, step, differing, orders, attr_reps)
     return result
