@@ -86,7 +86,8 @@ def _mean(reps: list[ReplicationKpis], kpi: str) -> Optional[float]:
 def _economics(result: ComparisonResult, level: str) -> dict[str, Optional[float]]:
     sc = result.scenario
     econ = sc.economics
-    hours = planned_calendar(sc.calendar).per_week / 60 if not planned_calendar(sc.calendar).always else 168.0
+    calendar = planned_calendar(sc.calendar)
+    hours = 168.0 if calendar.always else calendar.per_week / 60
     reps = result.replications[level]
     throughput = _mean(reps, "throughput_per_hour") or 0.0
     units = throughput * hours * econ.weeks_per_year
