@@ -78,13 +78,14 @@ def parse_instance_list(text: str) -> list[str]:
 
 def unknown_instance_message(name: str) -> str:
     """An error text naming ``name`` and the closest bundled instances."""
-    close = difflib.get_close_matches(name, instance_names(), n=3)
+    close = difflib.get_close_matches(name.lower(), instance_names(), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else "; see envs.instances.instance_names()"
     return f"unknown job-shop instance {name!r}{hint}"
 
 
 def load_instance(name: str) -> JobShopInstance:
-    """A bundled benchmark instance by name (e.g. ``"ta01"``)."""
+    """A bundled benchmark instance by name (e.g. ``"ta01"``, any case)."""
+    name = name.lower()
     data = _benchmarks().get(name)
     if data is None:
         raise KeyError(unknown_instance_message(name))

@@ -10,7 +10,9 @@ the machine that is free). The observation is a dict:
   ``env.action_masks()``, as sb3-contrib's MaskablePPO expects);
 * ``line``: float32 array (len(LINE_FEATURES),), the global state.
 
-The action is the row index of the chosen candidate (``Discrete(max_candidates)``).
+The action is the row index of the chosen candidate (``CandidateSpace``, a ``Discrete(max_candidates)``
+whose ``sample()`` draws a legal row of the current decision, so random agents and the environment
+checkers never pick an illegal one; an illegal action raises ValueError).
 
 Times are divided by the environment's ``time_scale`` (minutes; for the job shop, the mean operation
 duration of the instance), so features are dimensionless and comparable across instances.
@@ -56,6 +58,20 @@ def observation_space(max_candidates: int) -> gym.spaces.Dict:
     })
 
 
-def action_space(max_candidates: int) -> gym.spaces.Discrete:
-    """One action per candidate row."""
-    return gym.spaces.Discrete(max_candidates)
+class CandidateSpace(gym.spaces.Discrete):
+    """One action per candidate row. ``legal`` is the environment's current mask (the env keeps it up to
+    date, sharing the array); ``sample()`` without a mask draws among the legal rows."""
+
+    def __init__(self, max_candidates: int):
+        super().__init__(max_candidates)
+        self.legal: np.ndarray = np.ones(max_candidates, dtype=bool)
+
+    def sample(self, mask: np.ndarray | None = None, probability: np.ndarray | None = None) -> np.int64:
+        if mask is None and probability is None and self.legal.any():
+            mask = self.legal.astype(np.int8)
+        return super().sample(mask=mask, probability=probability)
+
+
+def action_space(max_candidates: int) -> CandidateSpace:
+    """One action per candidate row, sampling legal rows."""
+    return CandidateSpace(max_candidates)
