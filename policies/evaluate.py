@@ -29,16 +29,18 @@ class EpisodeResult:
     """The environment's ``info`` of the last step."""
 
 
-def run_episode(env: gym.Env, policy: Policy, seed: Optional[int] = None) -> EpisodeResult:
+def run_episode(env: gym.Env, policy: Policy, seed: Optional[int] = None,
+                deterministic: bool = True) -> EpisodeResult:
     """Reset ``env`` with ``seed``, call ``policy.reset(env.unwrapped)``, then step with the policy's
-    deterministic ``predict`` until the episode terminates or is truncated."""
+    ``predict`` (greedy when ``deterministic``, else sampled, for policies that sample) until the episode
+    terminates or is truncated."""
     started = time.perf_counter()
     observation, info = env.reset(seed=seed)
     policy.reset(env.unwrapped)
     total_reward, steps, state = 0.0, 0, None
     done = False
     while not done:
-        action, state = policy.predict(observation, state=state, deterministic=True)
+        action, state = policy.predict(observation, state=state, deterministic=deterministic)
         observation, reward, terminated, truncated, info = env.step(action)
         total_reward += float(reward)
         steps += 1

@@ -6,10 +6,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 err = Console(stderr=True)
@@ -35,6 +36,26 @@ def write_json(path: Path, data: Any) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=2, ensure_ascii=False, allow_nan=False)
     os.replace(tmp, path)
+
+
+def save_json(path: Optional[Path], data: Any, name: str) -> None:
+    """Write ``--json`` results to ``path`` (if given); if it cannot be written, keep them in the temp
+    directory as ``NAME-results.json`` and exit 2 saying where they are."""
+    if path is None:
+        return
+    try:
+        write_json(path, data)
+    except OSError as exc:
+        fallback = Path(tempfile.gettempdir()) / f"{name}-results.json"
+        write_json(fallback, data)
+        fail([f"--json {path}: cannot write ({exc.strerror}); results saved to {fallback} instead"])
+    out().print(f"Results written to {path}", highlight=False)
+
+
+def progress_bar(transient: bool = True) -> Progress:
+    """The progress bar of long commands, on stderr; ``transient``: cleared when done."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=transient)
 
 
 def fmt_estimate(e: dict[str, Any]) -> str:

@@ -1,0 +1,111 @@
+"""The learned dispatcher: a network that scores candidates with shared weights, its model files, `twin
+train`, and the shipped model against the best rule on the dev set."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from envs.instances import load_instance
+from envs.jobshop import JobShopEnv
+from envs.spaces import N_CANDIDATE_FEATURES, N_LINE_FEATURES
+from policies.evaluate import gap_pct, run_episode
+from policies.learned import (CandidateNet, LearnedPolicy, ModelCard, ModelFileError, load_model, save_model,
+                              shipped_model_path)
+from policies.rules import make_rule
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV = [f"ta{i:02d}" for i in range(1, 11)]
+
+
+def random_observation(rng: np.random.Generator, n: int, legal: int) -> dict[str, np.ndarray]:
+    mask = np.zeros(n, np.int8)
+    mask[rng.choice(n, legal, replace=False)] = 1
+    return {"candidates": rng.normal(size=(n, N_CANDIDATE_FEATURES)).astype(np.float32), "mask": mask,
+            "line": rng.random(N_LINE_FEATURES).astype(np.float32)}
+
+
+def test_scores_follow_the_candidates_whatever_their_order_and_number():
+    """Shared weights: permuting the rows permutes the scores, so the same model serves any size."""
+    torch.manual_seed(0)
+    policy = LearnedPolicy(CandidateNet(32))
+    rng = np.random.default_rng(1)
+    for n in (6, 15, 100):
+        obs = random_observation(rng, n, legal=max(2, n // 3))
+        perm = rng.permutation(n)
+        shuffled = {"candidates": obs["candidates"][perm], "mask": obs["mask"][perm], "line": obs["line"]}
+        scores, again = policy.scores(obs)[0], policy.scores(shuffled)[0]
+        np.testing.assert_allclose(again, scores[perm], rtol=1e-5, atol=1e-5)
+        assert np.isneginf(scores[obs["mask"] == 0]).all() and np.isfinite(scores[obs["mask"] == 1]).all()
+
+
+def test_greedy_and_sampled_actions_are_always_legal():
+    policy = LearnedPolicy(CandidateNet(16), seed=3)
+    rng = np.random.default_rng(2)
+    batch = [random_observation(rng, 20, legal=3) for _ in range(50)]
+    stacked = {k: np.stack([o[k] for o in batch]) for k in batch[0]}
+    for deterministic in (True, False):
+        actions, state = policy.predict(stacked, deterministic=deterministic)
+        assert state is None and actions.shape == (50,)
+        assert all(o["mask"][a] == 1 for o, a in zip(batch, actions))
+
+
+def test_model_files_round_trip_and_foreign_files_fail_clearly(tmp_path):
+    net = CandidateNet(16)
+    path = tmp_path / "m.pt"
+    save_model(net, path, ModelCard(training_command="twin train ...", seed=4, results={"gap": 1.5}))
+    loaded, card = load_model(path)
+    assert card.seed == 4 and card.results == {"gap": 1.5}
+    for a, b in zip(net.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
+    with zipfile.ZipFile(tmp_path / "sb3.zip", "w") as z:
+        z.writestr("data", "{}")
+    cases = {"junk.pt": "not a readable YueTwin policy file", "foreign.pt": "not a YueTwin dispatcher model",
+             "sb3.zip": "training checkpoint", "missing.pt": "no such policy file"}
+    for name, message in cases.items():
+        with pytest.raises(ModelFileError, match=message):
+            load_model(tmp_path / name)
+
+
+def test_twin_train_writes_model_log_checkpoint_and_resumes(tmp_path):
+    twin = str(Path(sys.executable).with_name("twin"))
+    args = [twin, "train", "--out", str(tmp_path / "m.pt"), "--steps", "2048", "--imitate", "4",
+            "--sizes", "6x6", "--expert-time-limit", "0.5", "--eval-every", "1024"]
+    res = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "best dev-set gap" in res.stdout
+    rows = list(csv.DictReader((tmp_path / "m.csv").open()))
+    assert [r["phase"] for r in rows] == ["imitation", "ppo", "ppo"]
+    assert [int(r["steps"]) for r in rows] == [0, 1024, 2048]  # one PPO rollout: 4 envs x 512 steps
+    _, card = load_model(tmp_path / "m.pt")
+    assert card.results["eval_gap_pct"] == pytest.approx(min(float(r["eval_gap_pct"]) for r in rows), abs=1e-3)
+
+    res = subprocess.run(args + ["--resume", str(tmp_path / "m.ckpt")], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 2 and "no checkpoint file" in res.stderr and "Traceback" not in res.stderr
+    res = subprocess.run(args + ["--resume", str(tmp_path / "m.ckpt.zip")], capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader((tmp_path / "m.csv").open()))
+    assert [int(r["steps"]) for r in rows][-2:] == [3072, 4096]  # continues where it stopped
+
+
+def test_shipped_model_beats_the_best_rule_on_the_dev_set():
+    """The model in the package, greedy, against non-delay MWKR (the best rule) on ta01-ta10."""
+    assert shipped_model_path().is_file()
+    learned = LearnedPolicy.load()
+    gaps = {"learned": [], "mwkr": []}
+    for name in DEV:
+        bound = load_instance(name).upper_bound
+        gaps["learned"].append(gap_pct(run_episode(JobShopEnv(name, schedule="active"), learned).makespan, bound))
+        gaps["mwkr"].append(gap_pct(run_episode(JobShopEnv(name), make_rule("mwkr")).makespan, bound))
+    assert np.mean(gaps["learned"]) <= np.mean(gaps["mwkr"]) - 3.0, gaps
