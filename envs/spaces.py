@@ -27,7 +27,8 @@ CANDIDATE_FEATURES: tuple[str, ...] = (
     "processing_time",   # duration of the candidate's next operation / time_scale
     "remaining_work",    # work left on the job including that operation / time_scale
     "remaining_ops",     # operations left including that one / number of machines (job shop) or stations
-    "slack",             # (due - now - remaining_work) / time_scale, clipped to [-10, 10]; 0 without due date
+    "slack",             # (due - now - remaining_work) / time_scale, not clipped (rules rebuild due dates
+                         # from it); 0 without due date
     "has_due",           # 1 if the job has a due date, else 0
     "setup",             # setup time the machine needs before the operation / time_scale
     "next_queue_work",   # work queued at the machine of the job's following operation / time_scale (0 if last)
@@ -38,7 +39,8 @@ CANDIDATE_FEATURES: tuple[str, ...] = (
 LINE_FEATURES: tuple[str, ...] = (
     "progress",          # share of all known work finished, 0..1
     "candidates",        # number of legal candidates / max_candidates
-    "utilisation",       # busy machine-time / (machines x elapsed time) so far, 0..1 (0 at time 0)
+    "utilisation",       # work done / (machines x elapsed time) so far, 0..1 (0 at time 0); work done is
+                         # the planned time of finished operations
     "queued_work",       # work waiting in all queues / (time_scale x number of machines)
 )
 """Global features, in order."""

@@ -11,6 +11,9 @@ Semantics, all times in minutes:
 * **States** for the KPIs: busy, setup, idle (starved, also while waiting for a worker), standby, blocked,
   down, maintenance, planned downtime, off shift. A stop (down, maintenance) overrides the activity
   state; the calendar overrides both.
+* **Decisions**: a station with a ``decider`` (an environment or a policy, see ``envs.dispatch``) asks it
+  which part starts whenever a server is free and more than one waiting part could start; the decider
+  replaces the dispatching rule and any optimised plan there. Batch stations keep their rule.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Callable, Generator, Optional, Union
 
 import simpy
+from simpy.events import URGENT
 
 from lines.parts import Part
 from twin.calendar import WorkCalendar
@@ -37,6 +41,43 @@ BUSY, SETUP, IDLE, STANDBY, BLOCKED, DOWN, MAINTENANCE, PLANNED_DOWN, OFF = rang
 STATE_NAMES = ("busy", "setup", "idle", "standby", "blocked", "down", "maintenance", "planned_down", "off_shift")
 """Server states. Setup includes the warm-up after a standby; standby is an idle machine switched off
 (energy lever); maintenance is preventive or predictive work (planned, so outside planned busy time)."""
+
+
+class Decision:
+    """A dispatching decision due now: a server of ``station`` is free at ``time`` (minutes) and more than
+    one waiting part could start. ``candidates`` are those parts in queue order, after the assembly-kit,
+    information-latency and family-preference filters; ``family`` is the setup family the server is set
+    up for (None before its first part)."""
+
+    __slots__ = ("station", "candidates", "time", "family", "answered")
+
+    def __init__(self, station: "Station", candidates: list[Part], time: float, family: Optional[str]):
+        self.station = station
+        self.candidates = candidates
+        self.time = time
+        self.family = family
+        self.answered: Optional[simpy.Event] = None
+        """What the server waits on when the decider answers later (None: answered at once)."""
+
+    def choose(self, row: int) -> Part:
+        """Answer a deferred decision: candidate ``row`` starts. Call it before the simulation advances
+        (the candidates are then still waiting); the server resumes before anything else due at this time,
+        as if the decider had answered at once. Returns the part."""
+        if self.answered is None or self.answered.triggered:
+            raise RuntimeError("this decision is not waiting for an answer (answered already, or at once)")
+        if not 0 <= row < len(self.candidates):
+            raise ValueError(f"row {row} is not a candidate: choose one of 0..{len(self.candidates) - 1}")
+        part = self.station.select(self.time, self.family, row)
+        answered = self.answered
+        answered._ok = True  # Event.succeed, scheduled URGENT like SimPy's own process resumptions
+        answered._value = part
+        self.station.env.schedule(answered, URGENT)
+        return part
+
+
+Decider = Callable[[Decision], Optional[int]]
+"""Called with each decision due at a station; returns the row of the candidate that starts, or None to
+answer later with ``Decision.choose`` (the asking server waits for it)."""
 
 
 class Server:
@@ -249,6 +290,7 @@ class Server:
         line = st.line
         need = st.worker_need
         fast = st.always and st.failures is None and need is None
+        decide = st.decider is not None
         while True:
             part = st.select(env._now, self.family)
             while part is None:
@@ -259,6 +301,8 @@ class Server:
                 else:
                     yield from self._idle()
                 part = st.select(env._now, self.family)
+            if decide and part.__class__ is not Part:  # the decider answers later: wait for its choice
+                part = yield part
             if self.cold:
                 yield from self._warm_up()
             op = part.product.ops[part.op]
@@ -385,6 +429,11 @@ class Station:
         """Planned start per (order id, product index, operation index) of the optimised plan, if followed."""
         self.setup_factor = 1.0
         self.replan_on_stop = False
+        self.decider: Optional[Decider] = None
+        """Who chooses the next part when several could start (replacing the rule and plan), if anyone."""
+        self.choosing = False
+        """Whether a pick looks at the whole queue (assembly kits, family preference, latency, a plan or a
+        decider), else it takes the queue's head; set by the line once the station is built."""
         self.servers = [Server(self, i) for i in range(servers)]
         self.reset_counters(0.0)
 
@@ -494,16 +543,21 @@ class Station:
             return True
         return all(len(self.stock.get(c.name, ())) >= n for c, n in part.product.bom)
 
-    def _choose(self, candidates: list[Part], now: float, family: Optional[str]) -> Part:
-        """The next part among ``candidates`` (in queue order), with the levers' refinements."""
+    def _eligible(self, candidates: list[Part], now: float, family: Optional[str]) -> list[Part]:
+        """The parts among ``candidates`` (in queue order) a choice is made from, after the levers'
+        refinements: the family already set up first, and only the parts the dispatcher knows of."""
         if self.prefer_family and family is not None:
             same = [p for p in candidates if p.product.family == family]
             candidates = same or candidates
         if self.latency:
             known = [p for p in candidates if p.queued <= now - self.latency]
             if not known:  # nothing the dispatcher knows of yet: first come, first served
-                return min(candidates, key=lambda p: p.queued)
+                return [min(candidates, key=lambda p: p.queued)]
             candidates = known
+        return candidates
+
+    def _choose(self, candidates: list[Part], now: float) -> Part:
+        """The next part among ``candidates`` (in queue order) by the plan or the dispatching rule."""
         if self.plan is not None:
             plan = self.plan
             return min(candidates, key=lambda p: (plan.get((p.order.id, p.product.index, p.op), math.inf), p.queued))
@@ -511,17 +565,30 @@ class Station:
             return candidates[0]
         return min(candidates, key=self._key(now))
 
-    def select(self, now: float, family: Optional[str] = None) -> Optional[Part]:
+    def select(self, now: float, family: Optional[str] = None,
+               answer: Optional[int] = None) -> Union[Part, simpy.Event, None]:
         """Remove and return the next part by the dispatching rule, or None if none can start.
-        ``family`` is the setup family of the asking server."""
+        ``family`` is the setup family of the asking server. With a ``decider``, a choice among several
+        parts is its decision; if it answers later, the event the server waits on for the part is returned
+        instead, and ``Decision.choose`` comes back here with the chosen row as ``answer``."""
         queue = self.queue
         if not queue:
             return None
-        if self.assembly or self.prefer_family or self.latency or self.plan is not None:
+        if self.choosing:
             candidates = [p for p in queue if self._kit_ready(p)] if self.assembly else list(queue)
             if not candidates:
                 return None
-            part = self._choose(candidates, now, family)
+            candidates = self._eligible(candidates, now, family)
+            if self.decider is not None and len(candidates) > 1:
+                if answer is None:
+                    decision = Decision(self, candidates, now, family)
+                    answer = self.decider(decision)
+                    if answer is None:
+                        decision.answered = self.env.event()
+                        return decision.answered
+                part = candidates[answer]
+            else:
+                part = self._choose(candidates, now)
             if part.product.ops[part.op].assemble and not part.assembled:
                 part.assembled = True
                 for comp, n in part.product.bom:

@@ -24,10 +24,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from envs.spaces import N_CANDIDATE_FEATURES, N_LINE_FEATURES
+from envs.spaces import FEATURE, N_CANDIDATE_FEATURES, N_LINE_FEATURES
 
 MODEL_FORMAT = "yuetwin-dispatcher"
 MODEL_VERSION = 1
+SLACK_CLIP = 10.0
+"""The network sees slack clipped to [-SLACK_CLIP, SLACK_CLIP] time_scale units: far from its due date a
+job's exact slack does not matter, and unbounded inputs would swamp the other features."""
 SHIPPED_MODEL = "models/dispatcher.pt"
 """The model that ships in the package (``policies/models/``), with its model card beside it."""
 
@@ -56,6 +59,9 @@ class CandidateNet(nn.Module):
         illegal rows, context (B, hidden)."""
         legal = mask > 0.5
         weight = legal.unsqueeze(-1).float()
+        slack = FEATURE["slack"]
+        candidates = torch.cat([candidates[..., :slack], candidates[..., slack:slack + 1].clamp(-SLACK_CLIP, SLACK_CLIP),
+                                candidates[..., slack + 1:]], dim=-1)
         h = self.encode(candidates)
         mean = (h * weight).sum(1) / weight.sum(1).clamp(min=1.0)
         peak = h.masked_fill(~legal.unsqueeze(-1), -1e9).amax(1)

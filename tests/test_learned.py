@@ -109,3 +109,18 @@ def test_shipped_model_beats_the_best_rule_on_the_dev_set():
         gaps["learned"].append(gap_pct(run_episode(JobShopEnv(name, schedule="active"), learned).makespan, bound))
         gaps["mwkr"].append(gap_pct(run_episode(JobShopEnv(name), make_rule("mwkr")).makespan, bound))
     assert np.mean(gaps["learned"]) <= np.mean(gaps["mwkr"]) - 3.0, gaps
+
+
+def test_slack_beyond_the_clip_does_not_change_the_scores():
+    """Far from its due date a job's exact slack does not matter to the network (SLACK_CLIP)."""
+    from envs.spaces import FEATURE
+    from policies.learned import SLACK_CLIP
+
+    policy = LearnedPolicy(CandidateNet(16))
+    obs = random_observation(np.random.default_rng(5), 8, legal=8)
+    far = {k: v.copy() for k, v in obs.items()}
+    obs["candidates"][:, FEATURE["slack"]] = SLACK_CLIP
+    far["candidates"][:, FEATURE["slack"]] = 1e6
+    np.testing.assert_array_equal(policy.scores(obs), policy.scores(far))
+    far["candidates"][0, FEATURE["slack"]] = 0.0
+    assert policy.scores(far)[0, 0] != policy.scores(obs)[0, 0]

@@ -5,6 +5,10 @@ Flow of a unit: an order arrives (Poisson, schedule or CSV) -> its units are rel
 when the line holds fewer than ``wip_limit`` units) -> each unit, and the components its bill of
 materials needs, follows its routing through the stations -> after its last operation a component
 waits in its assembly station's stock and an end product leaves the line.
+
+A ``decider`` (see ``lines.station.Decision``) makes the dispatching decisions of every station that is
+not a batch station, in place of its rule: in-process (``envs.dispatch.PolicyDecider``) or paused and
+answered from outside (``envs.dispatch.DispatchEnv``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import simpy
 
 from lines.parts import Operation, Order, Part, Product
 from lines.maintenance import Upkeep
-from lines.station import Station
+from lines.station import Decider, Station
 from lines.transport import AgvFleet, AgvLeg, Conveyor, Route
 from lines.workers import Crew
 from twin.calendar import Tariff, available_calendar, planned_calendar
@@ -35,8 +39,10 @@ from twin.sampling import make_sampler, make_uniform
 class Line:
     """The runtime of one replication: stations, transport, workers, order source and statistics."""
 
-    def __init__(self, scenario: Scenario, replication: int, seed: int, log: Optional[EventLog] = None):
+    def __init__(self, scenario: Scenario, replication: int, seed: int, log: Optional[EventLog] = None,
+                 decider: Optional[Decider] = None):
         self.scenario = scenario
+        self.decider = decider
         self.env = simpy.Environment()
         self.log = log
         self.streams = Streams(seed, replication)
@@ -74,7 +80,8 @@ class Line:
         if due is not None and due.allowance is not None:
             self._allowance = make_sampler(due.allowance, self.streams.generator("orders", "due"))
         self.reset_counters(0.0)
-        self.env.process(self._order_source())
+        self.source = self.env.process(self._order_source())
+        """The order source; it ends once finite demand (a schedule, a CSV, Poisson ``until``) has arrived."""
         if self.daily_plan is not None:
             self.env.process(self._daily_releases())
         if scheduling is not None and scheduling.method in ("optimised_plan", "closed_loop"):
@@ -85,6 +92,9 @@ class Line:
             self.env.process(self._replanning())
         if self.warmup > 0:
             self.env.process(self._end_warmup())
+        for st in self.stations.values():
+            st.choosing = (st.assembly or st.prefer_family or bool(st.latency) or st.plan is not None
+                           or st.decider is not None)
 
     # ------------------------------------------------------------------ construction
     def _build_stations(self) -> None:
@@ -128,6 +138,8 @@ class Line:
                 st.worker_need = (cfg.worker.skill, cfg.worker.during)
                 st.crew = self.crew
             st.failures = cfg.failures
+            if cfg.batch is None:
+                st.decider = self.decider
             for server in st.servers:
                 server.process = self.env.process(server.run_batch() if cfg.batch else server.run())
                 if cfg.failures is not None:
@@ -261,8 +273,11 @@ class Line:
         if arrivals.type == "poisson":
             gap = make_sampler(Exponential(dist="exponential", mean=arrivals.mean_interarrival),
                                self.streams.generator("orders", "arrivals"))
+            until = math.inf if arrivals.until is None else arrivals.until
             while True:
                 yield env.timeout(gap())
+                if env.now > until:
+                    return
                 self._new_order(self._pick_product(), sc.orders.lot_size, None)
         orders = (arrivals.orders if arrivals.type == "schedule"
                   else read_orders_csv(arrivals.file, list(self.products)))
@@ -538,6 +553,10 @@ class Line:
         """Simulate warm-up plus observation window; statistics cover the window only."""
         end = self.warmup + self.length
         self.env.run(until=end)
+        return self.finish(end)
+
+    def finish(self, end: float) -> "Line":
+        """Close the statistics at time ``end`` (minutes), the end of the observation window."""
         self._wip_change(0)
         for st in self.stations.values():
             st.finish(end)
@@ -545,9 +564,10 @@ class Line:
 
 
 def simulate(scenario: Scenario, replication: int, seed: Optional[int] = None,
-             log: Optional[EventLog] = None) -> Line:
-    """Build and run replication ``replication`` of ``scenario`` (seed defaults to ``run.seed``)."""
+             log: Optional[EventLog] = None, decider: Optional[Decider] = None) -> Line:
+    """Build and run replication ``replication`` of ``scenario`` (seed defaults to ``run.seed``);
+    ``decider`` makes the dispatching decisions instead of the stations' rules."""
     if log is not None:
         log.replication = replication
-    return Line(scenario, replication, scenario.run.seed if seed is None else seed, log).run()
+    return Line(scenario, replication, scenario.run.seed if seed is None else seed, log, decider).run()
 

@@ -273,6 +273,9 @@ class PoissonArrivals(_Model):
 
     type: Literal["poisson"]
     mean_interarrival: float = Field(gt=0, description="Minutes between orders on average.")
+    until: Optional[float] = Field(
+        None, gt=0, description="Minutes after which no more orders arrive, so the work is finite and a run "
+                                "can end when it is all done (dynamic job shop episodes); None = for ever.")
 
 
 class BacklogArrivals(_Model):

@@ -1,0 +1,112 @@
+#!/usr/bin/env python
+"""Scheduling quality of the learned dispatcher against the published anchors (issue targets).
+
+Run from the repository root::
+
+    python bench/scheduling_quality.py                    # everything (about 15-20 minutes on 2 cores)
+    python bench/scheduling_quality.py --parts greedy     # one part: greedy, hybrid, dynamic
+    python bench/scheduling_quality.py --hybrid-seconds 20
+
+Parts:
+
+* ``greedy``: mean gap (%) to the best known makespan of the shipped model (greedy, active schedules)
+  against the non-delay rules SPT, MWKR and MOR on each Taillard size group: ta01-ta10 (15x15, dev set)
+  and the test sets 20x15, 20x20, 30x15, 30x20, 50x15, 50x20 (ta11-ta70), plus the learned policy's
+  seconds per 15x15 instance. Target: at least 3 points below the best rule on every group, under 1 s per
+  15x15 instance.
+* ``hybrid``: CP-SAT alone against CP-SAT warm-started from the learned schedule, the same time limit
+  (default 60 s) and 2 workers, on the first instance of each size group from 30x20 up (ta41, ta51, ta61,
+  ta71). Target: the hybrid's makespan is lower on each.
+* ``dynamic``: the dynamic job shop (Liu, Piplani & Toro 2022): total tardiness of the learned policy and
+  of every rule over 100 seeds (common random numbers), the paired difference to the best rule with its
+  95% CI. Target: lower than the best rule.
+
+A report: exits 0 whether or not the targets are met (PASS/FAIL lines say which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from envs.instances import load_instance  # noqa: E402
+from envs.jobshop import JobShopEnv  # noqa: E402
+from policies.cpsat import CpsatPolicy  # noqa: E402
+from policies.evaluate import gap_pct, run_episode  # noqa: E402
+from policies.learned import LearnedPolicy  # noqa: E402
+from policies.rules import make_rule  # noqa: E402
+
+GROUPS = {"15x15 (dev)": (1, 10), "20x15": (11, 20), "20x20": (21, 30), "30x15": (31, 40), "30x20": (41, 50),
+          "50x15": (51, 60), "50x20": (61, 70)}
+RULES = ("spt", "mwkr", "mor")
+MARGIN = 3.0
+"""Points by which the learned policy must beat the best rule."""
+
+
+def greedy() -> None:
+    learned = LearnedPolicy.load()
+    print(f"{'group':<12} {'SPT':>6} {'MWKR':>6} {'MOR':>6} {'learned':>8} {'margin':>7}  s/instance  target")
+    for group, (first, last) in GROUPS.items():
+        gaps = {name: [] for name in (*RULES, "learned")}
+        seconds = []
+        for i in range(first, last + 1):
+            name = f"ta{i:02d}"
+            bound = load_instance(name).upper_bound
+            for rule in RULES:
+                gaps[rule].append(gap_pct(run_episode(JobShopEnv(name), make_rule(rule)).makespan, bound))
+            result = run_episode(JobShopEnv(name, schedule="active"), learned)
+            gaps["learned"].append(gap_pct(result.makespan, bound))
+            seconds.append(result.wall_seconds)
+        mean = {k: float(np.mean(v)) for k, v in gaps.items()}
+        margin = min(mean[r] for r in RULES) - mean["learned"]
+        verdict = "PASS" if margin >= MARGIN else "FAIL"
+        print(f"{group:<12} {mean['spt']:6.1f} {mean['mwkr']:6.1f} {mean['mor']:6.1f} {mean['learned']:8.1f} "
+              f"{margin:7.1f}  {np.mean(seconds):10.3f}  {verdict} (>= {MARGIN} points below the best rule)")
+
+
+def hybrid(seconds: float, workers: int) -> None:
+    learned = LearnedPolicy.load()
+    print(f"CP-SAT {seconds:g} s, {workers} workers; makespans (gap %)")
+    print(f"{'instance':<9} {'size':<7} {'learned':>14} {'CP-SAT':>14} {'hybrid':>14}  target")
+    for name in ("ta41", "ta51", "ta61", "ta71"):
+        instance = load_instance(name)
+        row = {}
+        row["learned"] = run_episode(JobShopEnv(name, schedule="active"), learned).makespan
+        for label, warm in (("cpsat", None), ("hybrid", learned)):
+            policy = CpsatPolicy(seconds, workers=workers, warm_start=warm)
+            row[label] = run_episode(JobShopEnv(name, schedule="active"), policy).makespan
+        cells = {k: f"{int(v)} ({gap_pct(v, instance.upper_bound):.1f})" for k, v in row.items()}
+        verdict = "PASS" if row["hybrid"] < row["cpsat"] else "FAIL"
+        print(f"{name:<9} {instance.n_jobs}x{instance.n_machines:<4} {cells['learned']:>14} {cells['cpsat']:>14} "
+              f"{cells['hybrid']:>14}  {verdict} (hybrid < CP-SAT alone)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="greedy,hybrid,dynamic")
+    parser.add_argument("--hybrid-seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    parts = args.parts.split(",")
+    started = time.perf_counter()
+    if "greedy" in parts:
+        print("== greedy learned dispatcher against the non-delay rules (mean gap %, Taillard groups)")
+        greedy()
+    if "hybrid" in parts:
+        print("\n== hybrid: the learned schedule as CP-SAT's hint")
+        hybrid(args.hybrid_seconds, args.workers)
+    print(f"\n({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
