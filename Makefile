@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/twin compare scenarios/smt_line.yaml --reps 5 --attribution-reps 1 --workers 2 \
 		--set run.length=20160 --json demo-comparison.json
+	$(BIN)/twin dashboard --store yuetwin.duckdb
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
@@ -23,6 +24,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine_speed.py
 	$(BIN)/python bench/compare_scaling.py
 	$(BIN)/python bench/robot_cell.py
+	$(BIN)/python bench/env_speed.py
+	$(BIN)/python bench/scheduling_quality.py
+	$(BIN)/python bench/dashboard_speed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache demo-comparison.json yuetwin.duckdb yuetwin_events
+	rm -rf $(VENV) .pytest_cache demo-comparison.json yuetwin.duckdb yuetwin_events test-artefacts

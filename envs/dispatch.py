@@ -39,6 +39,7 @@ operation counts its batch time / batch size), or 1 minute if that is 0.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -223,6 +224,16 @@ class PolicyDecider:
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (to run replications in other processes): the observer of a line is rebuilt there."""
         return {**self.__dict__, "_observer": None}
+
+
+@functools.lru_cache(maxsize=4)
+def learned_decider(model: Optional[str] = None) -> PolicyDecider:
+    """The in-process decider of the ``learned_dispatch`` scheduling lever: the learned policy of the model
+    file ``model`` (None: the line model shipped with YueTwin, trained on due dates), loaded once per
+    process."""
+    from policies.learned import LearnedPolicy
+
+    return PolicyDecider(LearnedPolicy.load(model, kind="line"))
 
 
 def _check_max_candidates(max_candidates: Any) -> None:

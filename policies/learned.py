@@ -14,6 +14,7 @@ Model files (``save_model`` / ``load_model``) hold only tensors and plain values
 
 from __future__ import annotations
 
+import difflib
 import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
@@ -31,8 +32,10 @@ MODEL_VERSION = 1
 SLACK_CLIP = 10.0
 """The network sees slack clipped to [-SLACK_CLIP, SLACK_CLIP] time_scale units: far from its due date a
 job's exact slack does not matter, and unbounded inputs would swamp the other features."""
-SHIPPED_MODEL = "models/dispatcher.pt"
-"""The model that ships in the package (``policies/models/``), with its model card beside it."""
+SHIPPED_MODELS: dict[str, str] = {"job_shop": "models/dispatcher.pt", "line": "models/line_dispatcher.pt"}
+"""The models that ship in the package (``policies/models/``), each with its model card beside it, by kind:
+``job_shop`` (makespan, static job shop: ``policies.lookup``'s ``learned``) and ``line`` (tardiness, lines
+with due dates: the ``learned_dispatch`` scheduling lever)."""
 
 
 class ModelFileError(ValueError):
@@ -187,9 +190,13 @@ def load_model(path: Union[str, Path]) -> tuple[CandidateNet, ModelCard]:
     return net, ModelCard(**data.get("card", {}))
 
 
-def shipped_model_path() -> Path:
-    """Path of the model that ships in the package."""
-    return Path(str(resources.files("policies").joinpath(SHIPPED_MODEL)))
+def shipped_model_path(kind: str = "job_shop") -> Path:
+    """Path of the shipped model of ``kind`` (a key of ``SHIPPED_MODELS``); ValueError for another."""
+    if kind not in SHIPPED_MODELS:
+        close = difflib.get_close_matches(str(kind), SHIPPED_MODELS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"kind={kind!r} names no shipped model; {hint}choose one of {', '.join(SHIPPED_MODELS)}")
+    return Path(str(resources.files("policies").joinpath(SHIPPED_MODELS[kind])))
 
 
 class LearnedPolicy:
@@ -200,14 +207,19 @@ class LearnedPolicy:
     """The job-shop schedule generation scheme it was trained in (``envs.jobshop``)."""
 
     def __init__(self, net: CandidateNet, name: str = "learned", seed: int = 0):
+        # A decision scores a few dozen candidates: one torch thread is fastest, and more threads on a
+        # busy machine made each decision ~40x slower (measured on the SMT line). This sets torch's
+        # thread count for the process.
+        torch.set_num_threads(1)
         self.net = net.eval()
         self.name = name
         self.rng = np.random.default_rng(seed)
 
     @classmethod
-    def load(cls, path: Optional[Union[str, Path]] = None, seed: int = 0) -> "LearnedPolicy":
-        """The shipped model (``path`` None) or the model file the user names."""
-        net, _ = load_model(shipped_model_path() if path is None else path)
+    def load(cls, path: Optional[Union[str, Path]] = None, seed: int = 0, kind: str = "job_shop") -> "LearnedPolicy":
+        """The model file the user names, or (``path`` None) the shipped model of ``kind``
+        (``SHIPPED_MODELS``: ``job_shop`` or ``line``)."""
+        net, _ = load_model(shipped_model_path(kind) if path is None else path)
         return cls(net, "learned" if path is None else Path(path).stem, seed)
 
     def reset(self, env: Any) -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from policies.base import Policy
 from policies.cpsat import DEFAULT_TIME_LIMIT, BestOfSamples, CpsatPolicy
-from policies.learned import LearnedPolicy
 from policies.rules import RULE_NAMES, make_rule
 
 CPSAT = "cpsat"
@@ -49,6 +48,8 @@ def load_policy(spec: str, *, seed: int = 0, time_limit: Optional[float] = None,
         raise ValueError(f"time limit {time_limit!r} must be a positive number of seconds")
     if not (isinstance(samples, int) and samples >= 1):
         raise ValueError(f"samples={samples!r} must be a positive integer")
+    if key in (CPSAT, HYBRID, LEARNED) or Path(spec).suffix == ".pt":
+        from policies.learned import LearnedPolicy  # torch only when a learned policy is asked for
     if key in (CPSAT, HYBRID):
         _check_unused(key, samples=samples)
         warm_start = LearnedPolicy.load(seed=seed) if key == HYBRID else None

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import twin
@@ -19,14 +17,20 @@ from twin.config.tiers import AS_IS, TIERS, level_levers
 from twin.executors import ClusterError
 from twin.kpi import ReplicationKpis
 from twin.store import DEFAULT_STORE, ResultStore, StoreError
-from twin.console import err, fail, fmt_estimate, out, write_json
+from twin.console import err, fail, fmt_estimate, out, progress_bar, save_json
+from twin.dashboard_cli import dashboard
 from twin.robot_cli import robot_cell, robot_cell_problems
 from twin.store_cli import runs_app
+from twin.train_cli import train
+from twin.bench_cli import bench_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="YueTwin: a digital twin of production lines. Times in minutes.")
 app.add_typer(runs_app, name="runs")
+app.add_typer(bench_app, name="bench")
 app.command("robot-cell")(robot_cell)
+app.command("dashboard")(dashboard)
+app.command("train")(train)
 
 
 @app.command()
@@ -121,23 +125,6 @@ def _start_run(store: Path, kind: str, loaded: LoadedScenario, seed: int, levels
         fail([str(exc)])
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, transient=True)
-
-
-def _save_json(path: Optional[Path], data: dict, name: str) -> None:
-    if path is None:
-        return
-    try:
-        write_json(path, data)
-    except OSError as exc:
-        fallback = Path(tempfile.gettempdir()) / f"{name}-results.json"
-        write_json(fallback, data)
-        fail([f"--json {path}: cannot write ({exc.strerror}); results saved to {fallback} instead"])
-    out().print(f"Results written to {path}", highlight=False)
-
-
 _STORE = typer.Option(DEFAULT_STORE, "--store", help="Results store (DuckDB file) where the run is kept.")
 _WORKERS = typer.Option(1, "--workers", min=1, help="Local processes running replications in parallel.")
 _CLUSTER = typer.Option(None, "--cluster", help="Dask scheduler address tcp://HOST:PORT to run on.")
@@ -175,7 +162,7 @@ def run(
         progress.advance(task)
 
     try:
-        with _progress() as progress:
+        with progress_bar() as progress:
             task = progress.add_task(f"Simulating {scenario.name}", total=total)
             result = run_experiment(scenario, total, seed, events, loaded.sha256, on_replication=keep,
                                     workers=workers, cluster=cluster)
@@ -191,7 +178,7 @@ def run(
     out().print(f"Kept as run {run_id} in {store}", highlight=False)
     if result.interrupted:
         err.print(f"[yellow]interrupted: kept {len(result.replications)} of {total} replications[/]")
-    _save_json(json_out, data, scenario.name)
+    save_json(json_out, data, scenario.name)
     if events is not None:
         out().print(f"Event log written to {events}", highlight=False)
     if result.interrupted:
@@ -220,43 +207,36 @@ def compare(
 ) -> None:
     """Compare maturity levels of a line with common random numbers: KPIs with 95% CIs, paired differences
     to the baseline, the attribution of each step to its levers, and cost and payback."""
-    from twin.compare import run_comparison
+    from twin.compare import keep_comparison
 
     loaded = _load(file, set_)
     names = [x.strip() for x in levels.split(",") if x.strip()]
     if len(names) < 2 or len(set(names)) != len(names):
         fail([f"--levels {levels}: give two or more distinct levels, e.g. basic,leading"])
     try:
-        lever_sets = {name: level_levers(loaded.scenario, name).model_dump(mode="json") for name in names}
+        for name in names:
+            level_levers(loaded.scenario, name)
     except ScenarioError as exc:
         fail([str(p) for p in exc.problems])
     scenario = loaded.scenario
     total = reps or scenario.run.replications
     seed = scenario.run.seed if seed is None else seed
-    db, run_id = _start_run(store, "compare", loaded, seed, names, lever_sets, total)
-
-    def keep(task_, kpis: ReplicationKpis) -> None:
-        if len(task_.key) == 2:  # a level's replication (attribution variants are not kept)
-            db.add_replication(run_id, task_.key[0], kpis)
-        progress.advance(bar)
-
     try:
-        with _progress() as progress:
+        db = ResultStore(store)
+        with progress_bar() as progress:
             bar = progress.add_task(f"Comparing {scenario.name}", total=None)
-            result = run_comparison(scenario, names, total, seed, workers, cluster, attribution_reps,
-                                    scenario_sha256=loaded.sha256, on_result=keep,
-                                    on_plan=lambda n: progress.update(bar, total=n))
-    except ClusterError as exc:
-        db.finish_run(run_id, "failed")
+            run_id, result = keep_comparison(db, loaded, names, total, seed, workers, cluster, attribution_reps,
+                                             on_result=lambda task_, kpis: progress.advance(bar),
+                                             on_plan=lambda n: progress.update(bar, total=n))
+    except (ClusterError, StoreError) as exc:
         fail([str(exc)])
-    db.finish_run(run_id, "interrupted" if result.interrupted else "finished")
     if not all(result.replications.values()):
         fail(["interrupted before every level had a replication; nothing to compare"])
     data = _clean(result.to_json())
     data["meta"]["run_id"] = run_id
     _print_comparison(data)
     out().print(f"Kept as run {run_id} in {store}", highlight=False)
-    _save_json(json_out, data, scenario.name)
+    save_json(json_out, data, scenario.name)
     if result.interrupted:
         err.print("[yellow]interrupted: the finished replications are kept; no attribution[/]")
         raise typer.Exit(130)

@@ -1,6 +1,7 @@
 """Comparison of maturity levels: the same line at several tiers, with common random numbers, paired
 differences to the first level, Shapley attribution of each step's change to the levers that differ,
-and the economics of each step (CNY, per year).
+and the economics of each step (CNY, per year). :func:`keep_comparison` runs one into the results store,
+:func:`load_comparison` reads any stored run back as a :class:`ComparisonResult`.
 """
 
 from __future__ import annotations
@@ -8,17 +9,21 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
 import twin
+from twin.config import LoadedScenario
 from twin.config.levers import LEVER_NAMES, Levers
 from twin.config.scenario import Scenario
 from twin.config.tiers import AS_IS, level_levers, load_preset
 from twin.calendar import planned_calendar
 from twin.executors import Task, run_tasks
 from twin.kpi import ReplicationKpis, estimate
+
+if TYPE_CHECKING:
+    from twin.store import ResultStore
 
 ATTRIBUTED_KPIS = ("throughput_per_hour", "oee", "lead_time_mean", "wip_mean", "energy_kwh_per_good_unit",
                    "on_time_rate", "defect_escape_rate")
@@ -215,3 +220,50 @@ def _attribute(done: dict, a: str, b: str, step: str, differing: list[str], orde
         out["kpis"][kpi] = {"total": None if math.isnan(total) else total,
                             "shares": {n: (None if math.isnan(v) else v) for n, v in shares.items()}}
     return out
+
+
+def keep_comparison(db: "ResultStore", loaded: LoadedScenario, levels: list[str], replications: int, seed: int,
+                    workers: int = 1, cluster: Optional[str] = None, attribution_reps: int = 3,
+                    permutations: int = 4, on_result: Optional[Callable[[Task, ReplicationKpis], None]] = None,
+                    on_plan: Optional[Callable[[int], None]] = None) -> tuple[int, ComparisonResult]:
+    """:func:`run_comparison` kept in the results store ``db`` as a run of kind ``compare``: each level's
+    replications as they finish (attribution variants are not kept), then the attribution, then the status
+    ``finished`` or ``interrupted`` (``failed`` if it raised). Returns the run id and the result.
+    ``on_result`` and ``on_plan`` are passed on (e.g. to drive a progress bar)."""
+    scenario = loaded.scenario
+    lever_sets = {level: level_levers(scenario, level).model_dump(mode="json") for level in levels}
+    run_id = db.start_run("compare", scenario.name, loaded.sha256, scenario.model_dump_json(), seed,
+                          twin.__version__, list(levels), lever_sets, replications)
+
+    def keep(task: Task, kpis: ReplicationKpis) -> None:
+        if len(task.key) == 2:  # a level's replication, not an attribution variant
+            db.add_replication(run_id, task.key[0], kpis)
+        if on_result is not None:
+            on_result(task, kpis)
+
+    try:
+        result = run_comparison(scenario, list(levels), replications, seed, workers, cluster, attribution_reps,
+                                permutations, loaded.sha256, on_result=keep, on_plan=on_plan)
+    except BaseException:
+        db.finish_run(run_id, "failed")
+        raise
+    if result.attribution:
+        db.save_attribution(run_id, result.attribution)
+    db.finish_run(run_id, "interrupted" if result.interrupted else "finished")
+    return run_id, result
+
+
+def load_comparison(db: "ResultStore", run_id: int) -> ComparisonResult:
+    """A stored run as a :class:`ComparisonResult`: the stored scenario, seed, levels, levers (a
+    comparison's per level; a plain or what-if run's own) and replications, and the kept attribution
+    ({} when none was kept). Paired deltas and economics are recomputed from the stored replications.
+    Raises :class:`twin.store.StoreError` (e.g. :class:`~twin.store.RunNotFoundError`)."""
+    meta = db.run(run_id, summary=False)
+    scenario = Scenario.model_validate_json(meta["scenario_text"])
+    if meta["kind"] == "compare":
+        levers = {level: Levers.model_validate(meta["levers"][level]) for level in meta["levels"]}
+    else:
+        levers = {level: scenario.levers for level in meta["levels"]}
+    return ComparisonResult(scenario, meta["seed"], meta["levels"], levers, db.replications_by_level(run_id),
+                            db.attribution(run_id), meta["scenario_sha256"],
+                            interrupted=meta["status"] == "interrupted")

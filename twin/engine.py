@@ -42,6 +42,11 @@ class Line:
     def __init__(self, scenario: Scenario, replication: int, seed: int, log: Optional[EventLog] = None,
                  decider: Optional[Decider] = None):
         self.scenario = scenario
+        scheduling = scenario.levers.scheduling
+        if decider is None and scheduling is not None and scheduling.method == "learned_dispatch":
+            from envs.dispatch import learned_decider  # torch only where the lever asks for it
+
+            decider = learned_decider(scheduling.model)
         self.decider = decider
         self.env = simpy.Environment()
         self.log = log
@@ -57,7 +62,6 @@ class Line:
         self._next_order = 0
         self.backlog: deque[Part] = deque()
         self.endless_demand = scenario.orders.arrivals.type == "backlog"
-        scheduling = scenario.levers.scheduling
         self.daily_plan = (clock_minutes(scheduling.plan_time)
                            if scheduling is not None and scheduling.method == "daily_plan" else None)
         self.held: list[Part] = []

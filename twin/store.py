@@ -19,6 +19,16 @@ replications_planned, status, started_at, finished_at)``
     Share of the window each station spent per state (busy, setup, idle, ...): its own table, not mixed
     into the station KPIs.
 ``worker_utilization(run_id, level, replication, ord, worker, value)``
+``attributions(run_id, data)``
+    A comparison's lever attribution (JSON: step ``a->b`` -> the :func:`twin.compare.run_comparison`
+    attribution dict), written once the comparison has finished.
+``what_ifs(run_id, base_run_id, base_level, overrides)``
+    A what-if run (kind ``what-if``): the run and level it changes, and the ``PATH=VALUE`` changes
+    (JSON list); it has the base's seed, so its replications pair with the base level's.
+
+Event logs live beside the file in ``<store stem>_events/``: ``run-<id>.parquet`` for a run's own log
+(``twin run --keep-events``) and ``run-<id>-<level>-rep-<n>.parquet`` for one replication re-simulated
+with its log (the dashboard's line page); each is written under a temporary name and renamed.
 
 Every replication is written in one transaction, so it lands whole or not at all; a run killed halfway
 keeps its finished replications and the file stays readable. The store opens the DuckDB file only for
@@ -94,6 +104,11 @@ CREATE TABLE IF NOT EXISTS state_fractions (
 CREATE TABLE IF NOT EXISTS worker_utilization (
     run_id INTEGER NOT NULL, level VARCHAR NOT NULL, replication INTEGER NOT NULL, ord INTEGER NOT NULL,
     worker VARCHAR NOT NULL, value DOUBLE
+);
+CREATE TABLE IF NOT EXISTS attributions (run_id INTEGER PRIMARY KEY, data VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS what_ifs (
+    run_id INTEGER PRIMARY KEY, base_run_id INTEGER NOT NULL, base_level VARCHAR NOT NULL,
+    overrides VARCHAR NOT NULL
 );
 """
 
@@ -319,9 +334,33 @@ class ResultStore:
             con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
                         [status, _utcnow(), run_id])
 
+    def save_attribution(self, run_id: int, attribution: dict[str, Any]) -> None:
+        """Keep a comparison's lever attribution (step ``a->b`` -> attribution dict), replacing any earlier."""
+        with self._transaction() as con:
+            self._run_row(con, run_id)
+            con.execute("DELETE FROM attributions WHERE run_id = ?", [run_id])
+            con.execute("INSERT INTO attributions VALUES (?, ?)", [run_id, json.dumps(attribution)])
+
+    def save_what_if(self, run_id: int, base_run_id: int, base_level: str, overrides: list[str]) -> None:
+        """Record that run ``run_id`` is ``base_level`` of run ``base_run_id`` with ``overrides`` applied."""
+        with self._transaction() as con:
+            self._run_row(con, run_id)
+            base = self._run_row(con, base_run_id)
+            if base_level not in base["levels"]:
+                raise StoreError(f"run {base_run_id} has no level '{base_level}'; its levels are "
+                                 f"{', '.join(base['levels'])}")
+            con.execute("INSERT INTO what_ifs VALUES (?, ?, ?, ?)",
+                        [run_id, base_run_id, base_level, json.dumps(list(overrides))])
+
     def events_path(self, run_id: int) -> Path:
         """Where the run's event log goes: ``<store stem>_events/run-<id>.parquet`` beside the store."""
         return self.path.parent / f"{self.path.stem}_events" / f"run-{run_id}.parquet"
+
+    def replication_events_path(self, run_id: int, level: str, replication: int) -> Path:
+        """Where the event log of one re-simulated replication goes, beside :meth:`events_path`'s logs
+        (characters of ``level`` other than letters, digits, ``.``, ``-`` and ``_`` become ``_``)."""
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", level)
+        return self.events_path(run_id).with_name(f"run-{run_id}-{safe}-rep-{int(replication)}.parquet")
 
     # ------------------------------------------------------------------ reading
     def _run_row(self, con: "duckdb.DuckDBPyConnection", run_id: int) -> dict[str, Any]:
@@ -361,19 +400,48 @@ class ResultStore:
             out.append(run)
         return out
 
-    def run(self, run_id: int) -> dict[str, Any]:
+    def run(self, run_id: int, summary: bool = True) -> dict[str, Any]:
         """Metadata (with the scenario text and event log path) and, per level, the KPI means with 95%
-        confidence intervals (:func:`twin.kpi.estimate` dicts) and the bottleneck counts."""
+        confidence intervals (:func:`twin.kpi.estimate` dicts) and the bottleneck counts. With
+        ``summary=False`` the replications are only counted (``replications_done``), not read."""
         with self._session() as con:
             meta = self._run_row(con, run_id)
             meta["scenario_text"] = con.execute("SELECT scenario_text FROM runs WHERE run_id = ?",
                                                 [run_id]).fetchone()[0]
-            reps = self._replications(con, run_id, None)
+            if summary:
+                reps = self._replications(con, run_id, None)
+                done = sum(len(r) for r in reps.values())
+            else:
+                done = con.execute("SELECT count(*) FROM replications WHERE run_id = ?", [run_id]).fetchone()[0]
         events = self.events_path(run_id)
         meta["events"] = str(events) if events.exists() else None
-        meta["replications_done"] = sum(len(r) for r in reps.values())
-        meta["summary"] = {level: _summary(reps.get(level, [])) for level in meta["levels"]}
+        meta["replications_done"] = int(done)
+        if summary:
+            meta["summary"] = {level: summarise(reps.get(level, [])) for level in meta["levels"]}
         return meta
+
+    def attribution(self, run_id: int) -> dict[str, Any]:
+        """The comparison's lever attribution kept by :meth:`save_attribution` ({} when none was kept)."""
+        with self._session() as con:
+            self._run_row(con, run_id)
+            row = con.execute("SELECT data FROM attributions WHERE run_id = ?", [run_id]).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def what_if(self, run_id: int) -> Optional[dict[str, Any]]:
+        """``{"run_id", "base_run_id", "base_level", "overrides"}`` of a what-if run, None for other runs."""
+        found = self._what_ifs("run_id = ?", run_id)
+        return found[0] if found else None
+
+    def what_ifs(self, base_run_id: int) -> list[dict[str, Any]]:
+        """The what-if runs made from run ``base_run_id``, oldest first (as :meth:`what_if`)."""
+        return self._what_ifs("base_run_id = ?", base_run_id)
+
+    def _what_ifs(self, where: str, run_id: int) -> list[dict[str, Any]]:
+        with self._session() as con:
+            rows = con.execute(f"SELECT run_id, base_run_id, base_level, overrides FROM what_ifs WHERE {where} "
+                               "ORDER BY run_id", [run_id]).fetchall()
+        return [{"run_id": r, "base_run_id": b, "base_level": lvl, "overrides": json.loads(o)}
+                for r, b, lvl, o in rows]
 
     def replications(self, run_id: int, level: Optional[str] = None) -> list["ReplicationKpis"]:
         """The stored replications of a run (of one level, or of all levels in level order)."""
@@ -384,6 +452,13 @@ class ResultStore:
                                  f"{', '.join(meta['levels'])}")
             reps = self._replications(con, run_id, level)
         return [k for lvl in meta["levels"] for k in reps.get(lvl, [])]
+
+    def replications_by_level(self, run_id: int) -> dict[str, list["ReplicationKpis"]]:
+        """The stored replications of a run per level, in level order (a level without any: [])."""
+        with self._session() as con:
+            levels = self._run_row(con, run_id)["levels"]
+            reps = self._replications(con, run_id, None)
+        return {level: reps.get(level, []) for level in levels}
 
     def _replications(self, con: "duckdb.DuckDBPyConnection", run_id: int,
                       level: Optional[str]) -> dict[str, list["ReplicationKpis"]]:
@@ -493,8 +568,9 @@ class ResultStore:
         return written
 
 
-def _summary(reps: list["ReplicationKpis"]) -> dict[str, Any]:
-    """Means and 95% confidence intervals across replications, the shape of ``twin run --json``."""
+def summarise(reps: list["ReplicationKpis"]) -> dict[str, Any]:
+    """Means and 95% confidence intervals across replications, the shape of ``twin run --json`` (one level
+    of :meth:`ResultStore.run`'s ``summary``)."""
     from twin.kpi import estimate
 
     def names(dicts: list[dict[str, float]]) -> list[str]:

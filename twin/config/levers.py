@@ -32,11 +32,13 @@ class SchedulingLever(_Lever):
       state (advanced).
     * ``optimised_plan``: as realtime, plus an optimised sequence (CP-SAT, OR-Tools) re-made every
       ``replan_every`` minutes on the live line state; stations follow the plan (excellent).
-    * ``closed_loop``: as optimised_plan, also re-planned at every disturbance (a failure or a repair)
-      (leading; a learned policy plugs in here later).
+    * ``closed_loop``: as optimised_plan, also re-planned at every disturbance (a failure or a repair).
+    * ``learned_dispatch``: orders released on arrival; at every dispatching decision a learned policy
+      (the model shipped with YueTwin, or the model file ``model``) picks the next part from the live
+      state of the line: the line re-optimises itself (leading).
     """
 
-    method: Literal["daily_plan", "realtime_rule", "optimised_plan", "closed_loop"] = "realtime_rule"
+    method: Literal["daily_plan", "realtime_rule", "optimised_plan", "closed_loop", "learned_dispatch"] = "realtime_rule"
     rule: Literal["fifo", "spt", "edd", "cr", "atc"] = Field("atc", description="Rule for realtime dispatching.")
     plan_time: str = Field("06:00", description="Clock time of the daily release (daily_plan).")
     replan_every: float = Field(480, gt=0, description="Minutes between re-plans (optimised_plan, closed_loop).")
@@ -45,6 +47,8 @@ class SchedulingLever(_Lever):
     plan_units: int = Field(100, ge=1, description="Most lots in one plan (earliest due first); the rest "
                                                    "follow after the planned ones, first come first served.")
     min_replan_gap: float = Field(30, ge=0, description="Minutes between disturbance re-plans (closed_loop).")
+    model: Optional[str] = Field(None, description="Model file of the learned dispatcher (learned_dispatch); "
+                                                   "None: the model shipped with YueTwin.")
 
 
 class InformationLever(_Lever):
