@@ -12,7 +12,8 @@ seeded Generator, the draw included in the timing), resetting after each episode
 warm-up episode. Printed: wall and CPU steps/s, and episodes/s. The target is 20,000 steps/s for the
 job shop on ta01 (a popular JSSP Gymnasium environment does about 10,800 on this machine).
 
-One function per environment (``bench_jobshop``); each returns its rows, printed by ``main``. The script
+One function per environment (``bench_jobshop``, ``bench_dispatch``: the line env on the SMT example and
+the dynamic job shop, a fifth of the steps); each returns its rows, printed by ``main``. The script
 is a report: it exits 0 whether or not the target is met (the PASS/FAIL line says which).
 """
 
@@ -32,6 +33,7 @@ if str(ROOT) not in sys.path:
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
+from envs.dispatch import DispatchEnv, DynamicJobShopEnv  # noqa: E402
 from envs.jobshop import JobShopEnv  # noqa: E402
 
 TARGET_STEPS_PER_SECOND = 20_000
@@ -89,6 +91,13 @@ def bench_jobshop(steps: int, seed: int) -> list[SpeedRow]:
             for name in ("ta01", "ta41") for schedule in ("non_delay", "active")]
 
 
+def bench_dispatch(steps: int, seed: int) -> list[SpeedRow]:
+    """DispatchEnv on the SMT example (one-week episodes: 10,080 min) and the dynamic job shop."""
+    smt = ROOT / "scenarios" / "smt_line.yaml"
+    return [random_legal_steps("Dispatch smt_line (1 week)", DispatchEnv(smt, horizon=10080), steps, seed),
+            random_legal_steps("DynamicJobShop", DynamicJobShopEnv(), steps, seed)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=100_000, help="timed steps per case (default 100,000)")
@@ -100,7 +109,7 @@ def main() -> int:
 
     print(f"Environment speed: random legal steps, one core (Python {sys.version.split()[0]}, "
           f"gymnasium {gym.__version__}, numpy {np.__version__}); {args.steps:,} steps per case, seed {args.seed}")
-    rows = bench_jobshop(args.steps, args.seed)
+    rows = bench_jobshop(args.steps, args.seed) + bench_dispatch(max(1, args.steps // 5), args.seed)
     print(f"  {'case':<28}{'steps/s (wall)':>16}{'steps/s (CPU)':>16}{'episodes/s':>12}")
     for row in rows:
         print(f"  {row.case:<28}{row.steps_per_second:16,.0f}{row.cpu_steps_per_second:16,.0f}"
