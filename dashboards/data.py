@@ -9,6 +9,8 @@ Times are minutes from the start of the simulation (0 = Monday 00:00) unless a n
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import math
 import os
@@ -217,6 +219,44 @@ def line_graph(scenario: Scenario) -> LineGraph:
 
 
 # ------------------------------------------------------------------------------------------ event logs
+@dataclass(frozen=True)
+class RobotCellPicture:
+    """A robot station's cell: its picture (PNG data URI) and cycle time (seconds; None when the cell cannot
+    do its tasks, with the reason in ``problem``)."""
+
+    station: str
+    image: str
+    cycle_time_s: Optional[float]
+    problem: Optional[str]
+
+
+def robot_cells(path: Path, scenario: Scenario) -> list[RobotCellPicture]:
+    """The robot cells of ``scenario``'s stations, each drawn by PyBullet once and kept beside the store
+    (``STORE_cells/STATION-HASH.png``, the hash of the cell's configuration)."""
+    cells = [st for st in scenario.stations if st.robot is not None]
+    if not cells:
+        return []
+    from lines import robot_cell as rc  # PyBullet only for lines with robot cells
+
+    folder = path.parent / f"{path.stem}_cells"
+    pictures = []
+    for st in cells:
+        key = hashlib.sha256(st.robot.model_dump_json().encode()).hexdigest()[:16]
+        png = folder / f"{st.name}-{key}.png"
+        if not png.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = png.with_suffix(".tmp.png")
+            rc.render(st.robot, tmp)
+            os.replace(tmp, png)
+        try:
+            seconds, problem = rc.cycle_time(st.robot).cycle_time_s, None
+        except rc.RobotCellError as exc:
+            seconds, problem = None, str(exc)
+        image = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+        pictures.append(RobotCellPicture(st.name, image, seconds, problem))
+    return pictures
+
+
 def run_events(path: Path, run_id: int, level: str, replication: int,
                meta: Optional[dict[str, Any]] = None) -> Path:
     """The event log holding replication ``replication`` of ``level``: the run's own log (``twin run

@@ -77,6 +77,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "open_line": ("Open the line at this level", "查看该等级的产线"),
     # line page
     "line_title": ("Line", "产线"),
+    "robot_cells": ("Robot cells (PyBullet physics)", "机器人单元（PyBullet 物理仿真）"),
+    "robot_cell_caption": ("{station}: cycle time {seconds} s per part, computed from the robot's joint "
+                           "limits and the cell layout (pick green, place blue, waypoints orange).",
+                           "{station}：每件节拍 {seconds} 秒，由机器人关节限制与单元布局计算"
+                           "（绿色为抓取点，蓝色为放置点，橙色为途经点）。"),
+    "robot_cell_problem": ("{station}: the cell cannot do its tasks: {problem}",
+                           "{station}：该单元无法完成任务：{problem}"),
     "flow_title": ("Material flow graph: utilisation per station, bottleneck marked",
                    "物流图：各工位利用率，瓶颈已标出"),
     "bottleneck": ("bottleneck", "瓶颈"),

@@ -202,6 +202,27 @@ def test_line_graph_uses_the_transport_the_engine_builds():
 
 
 # ------------------------------------------------------------------------------------------ what-if
+def test_line_page_shows_the_robot_cells_picture_and_physics_cycle_time(tmp_path, monkeypatch):
+    """The aircon line's KUKA cell: a PNG drawn once and kept beside the store, captioned with the cycle
+    time the physics gives (the same number `twin robot-cell` prints)."""
+    import base64
+
+    from lines import robot_cell as rc
+    from twin.config import load_scenario
+
+    monkeypatch.setenv("YUETWIN_CACHE", str(tmp_path / "cache"))
+    scenario = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "aircon_assembly.yaml").scenario
+    store = tmp_path / "s.duckdb"
+    cells = data.robot_cells(store, scenario)
+    assert [c.station for c in cells] == ["pad_loader"] and cells[0].problem is None
+    assert cells[0].cycle_time_s == rc.cycle_time(scenario.station("pad_loader").robot).cycle_time_s
+    png = base64.b64decode(cells[0].image.split(",", 1)[1])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    kept = list((tmp_path / "s_cells").glob("pad_loader-*.png"))
+    assert len(kept) == 1 and kept[0].read_bytes() == png
+    assert data.robot_cells(store, scenario)[0].image == cells[0].image  # drawn once, then read back
+
+
 def wait_finished(path: Path, run_id: int, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

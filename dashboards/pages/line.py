@@ -59,8 +59,23 @@ def _page(lang: str, run: Optional[str], level: Optional[str], rep: Optional[str
         graph("line-flow", figures.flow_graph(data.line_graph(scenario), level_summary["stations"],
                                               level_summary["bottleneck"], lang)),
         graph("line-states", figures.state_breakdown(level_summary["state_fractions"], lang)),
+        _robot_cells(path, scenario, lang),
         dcc.Loading(html.Div(id="line-events"), custom_spinner=html.P(t("recording", lang), className="note")),
     ])
+
+
+def _robot_cells(path: Any, scenario: Any, lang: str) -> html.Div:
+    """The picture and cycle time of each robot cell of the line (none: an empty block)."""
+    cells = data.robot_cells(path, scenario)
+    if not cells:
+        return html.Div(id="line-robot-cells")
+    figures_ = []
+    for cell in cells:
+        caption = (t("robot_cell_caption", lang, station=cell.station, seconds=f"{cell.cycle_time_s:.2f}")
+                   if cell.problem is None else t("robot_cell_problem", lang, station=cell.station, problem=cell.problem))
+        figures_.append(html.Figure([html.Img(src=cell.image, alt=cell.station, className="robot-cell"),
+                                     html.Figcaption(caption)]))
+    return html.Div([html.H2(t("robot_cells", lang)), *figures_], id="line-robot-cells")
 
 
 def _marks(hours: float, lang: str) -> dict[int, str]:
