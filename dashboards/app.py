@@ -15,9 +15,9 @@ from dash import Dash, Input, Output, dcc, html
 
 from dashboards.components import STORE_KEY, WORKERS_KEY
 from dashboards.i18n import DEFAULT_LANGUAGE, language, t
-from dashboards.pages import line, maturity, runs, whatif
+from dashboards.pages import enterprise, line, maturity, runs, whatif
 
-PAGES = (maturity, line, whatif, runs)
+PAGES = (maturity, line, whatif, runs, enterprise)
 _CSS = """
 body { font-family: "WenQuanYi Micro Hei", "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", Arial, sans-serif;
        margin: 0; color: #222; background: #fafafa; }

@@ -21,6 +21,7 @@ from twin.console import err, fail, fmt_estimate, out, progress_bar, save_json
 from twin.dashboard_cli import dashboard
 from twin.robot_cli import robot_cell, robot_cell_problems
 from twin.store_cli import runs_app
+from twin.diagnose_cli import diagnose_app
 from twin.train_cli import train
 from twin.bench_cli import bench_app
 from twin.lab_cli import lab_app
@@ -28,6 +29,7 @@ from twin.lab_cli import lab_app
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="YueTwin: a digital twin of production lines. Times in minutes.")
 app.add_typer(runs_app, name="runs")
+app.add_typer(diagnose_app, name="diagnose")
 app.add_typer(lab_app, name="lab")
 app.add_typer(bench_app, name="bench")
 app.command("robot-cell")(robot_cell)

@@ -26,6 +26,11 @@ replications_planned, status, started_at, finished_at)``
     A what-if run (kind ``what-if``): the run and level it changes, and the ``PATH=VALUE`` changes
     (JSON list); it has the base's seed, so its replications pair with the base level's.
 
+``enterprise_records(record_id, enterprise, kind, data, recorded_at)``
+    Consultant diagnostics (``twin diagnose``): per enterprise (its profile name), its profiles (YAML text),
+    assessments and roadmaps (JSON) and the reports written (JSON: path, language); listed, exported and
+    deleted per enterprise.
+
 Event logs live beside the file in ``<store stem>_events/``: ``run-<id>.parquet`` for a run's own log
 (``twin run --keep-events``) and ``run-<id>-<level>-rep-<n>.parquet`` for one replication re-simulated
 with its log (the dashboard's line page); each is written under a temporary name and renamed.
@@ -60,6 +65,7 @@ if TYPE_CHECKING:  # DuckDB, Arrow and SciPy are imported when used, so `twin` s
 DEFAULT_STORE = Path("yuetwin.duckdb")
 SCHEMA_VERSION = 1
 STATUSES = ("running", "finished", "interrupted", "failed")
+ENTERPRISE_RECORD_KINDS = ("profile", "assessment", "roadmap", "report")
 EXPORT_FORMATS = ("csv", "parquet")
 LOCK_TIMEOUT = 10.0
 """Seconds an operation waits, by default, for another process to let go of the store file."""
@@ -109,6 +115,10 @@ CREATE TABLE IF NOT EXISTS attributions (run_id INTEGER PRIMARY KEY, data VARCHA
 CREATE TABLE IF NOT EXISTS what_ifs (
     run_id INTEGER PRIMARY KEY, base_run_id INTEGER NOT NULL, base_level VARCHAR NOT NULL,
     overrides VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS enterprise_records (
+    record_id INTEGER PRIMARY KEY, enterprise VARCHAR NOT NULL, kind VARCHAR NOT NULL, data VARCHAR NOT NULL,
+    recorded_at TIMESTAMP NOT NULL
 );
 """
 
@@ -272,6 +282,54 @@ class ResultStore:
             con.unregister("_rows")
 
     # ------------------------------------------------------------------ writing
+    def add_enterprise_record(self, enterprise: str, kind: str, data: str) -> int:
+        """Keep a diagnostics record (``kind``: profile, assessment, roadmap or report; ``data`` text) of
+        ``enterprise``; return its id."""
+        if kind not in ENTERPRISE_RECORD_KINDS:
+            raise ValueError(f"kind '{kind}': use one of {', '.join(ENTERPRISE_RECORD_KINDS)}")
+        with self._transaction() as con:
+            record_id = con.execute("SELECT coalesce(max(record_id), 0) + 1 FROM enterprise_records").fetchone()[0]
+            con.execute("INSERT INTO enterprise_records VALUES (?, ?, ?, ?, ?)",
+                        [record_id, enterprise, kind, data, _utcnow()])
+        return int(record_id)
+
+    def enterprises(self) -> list[dict[str, Any]]:
+        """Each enterprise with diagnostics records: its name, the count per kind and the latest time."""
+        with self._session() as con:
+            rows = con.execute("SELECT enterprise, kind, count(*), max(recorded_at) FROM enterprise_records "
+                               "GROUP BY ALL ORDER BY enterprise, kind").fetchall()
+        out: dict[str, dict[str, Any]] = {}
+        for enterprise, kind, count, last in rows:
+            entry = out.setdefault(enterprise, {"enterprise": enterprise, "last_recorded_at": None,
+                                                **{k: 0 for k in ENTERPRISE_RECORD_KINDS}})
+            entry[kind] = int(count)
+            entry["last_recorded_at"] = max(filter(None, [entry["last_recorded_at"], _iso(last)]))
+        return list(out.values())
+
+    def enterprise_records(self, enterprise: str, kind: Optional[str] = None) -> list[dict[str, Any]]:
+        """The records of ``enterprise`` (of ``kind`` if given), oldest first. Raises :class:`StoreError`
+        naming the closest enterprise when there is none of that name."""
+        with self._session() as con:
+            rows = con.execute("SELECT record_id, kind, data, recorded_at FROM enterprise_records "
+                               "WHERE enterprise = ? AND (? IS NULL OR kind = ?) ORDER BY record_id",
+                               [enterprise, kind, kind]).fetchall()
+            if not rows:
+                names = [r[0] for r in con.execute("SELECT DISTINCT enterprise FROM enterprise_records").fetchall()]
+                if enterprise not in names:
+                    from twin.config.scenario import suggest
+
+                    raise StoreError(f"no enterprise '{enterprise}' in {self.path}."
+                                     + (suggest(enterprise, names) or " The store has none yet."))
+        return [{"record_id": int(r[0]), "enterprise": enterprise, "kind": r[1], "data": r[2],
+                 "recorded_at": _iso(r[3])} for r in rows]
+
+    def delete_enterprise(self, enterprise: str) -> int:
+        """Delete every record of ``enterprise``; return how many (raises :class:`StoreError` if none)."""
+        count = len(self.enterprise_records(enterprise))
+        with self._transaction() as con:
+            con.execute("DELETE FROM enterprise_records WHERE enterprise = ?", [enterprise])
+        return count
+
     def start_run(self, kind: str, scenario_name: str, scenario_sha256: str, scenario_yaml_or_json: str,
                   seed: int, version: str, levels: list[str], levers: dict, replications_planned: int) -> int:
         """Record a new run (status ``running``) and return its id: one more than the highest so far."""
