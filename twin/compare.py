@@ -119,7 +119,7 @@ def _economics(result: ComparisonResult, level: str) -> dict[str, Optional[float
     return out
 
 
-def _effective(scenario: Scenario, name: str, levers: Levers) -> Any:
+def effective_lever(scenario: Scenario, name: str, levers: Levers) -> Any:
     """What of lever ``name`` the engine actually uses on this scenario (costs and levers acting on
     features the line does not have are dropped), so levers that change nothing get no simulations."""
     lever = getattr(levers, name)
@@ -155,15 +155,19 @@ def run_comparison(scenario: Scenario, levels: list[str], replications: int, see
                    workers: int = 1, cluster: Optional[str] = None, attribution_reps: int = 3,
                    permutations: int = 4, scenario_sha256: str = "",
                    on_result: Optional[Callable[[Task, ReplicationKpis], None]] = None,
-                   on_plan: Optional[Callable[[int], None]] = None) -> ComparisonResult:
+                   on_plan: Optional[Callable[[int], None]] = None,
+                   lever_sets: Optional[dict[str, Levers]] = None) -> ComparisonResult:
     """Simulate ``scenario`` at each level (same seeds: common random numbers) and attribute each step.
 
     The attribution of a step a -> b runs the levers that differ in what the engine does with them (a
     lever on a feature the line lacks, or one differing only in cost, has no effect) in orders: exactly all
     orders when at most three differ, else ``permutations`` orders drawn from the seed. Each lever's
     share is its mean marginal change (its Shapley value); the shares add up to the step's change on
-    the first ``attribution_reps`` replications. ``on_plan`` receives the number of simulations."""
-    lever_sets = {level: level_levers(scenario, level) for level in levels}
+    the first ``attribution_reps`` replications. ``on_plan`` receives the number of simulations.
+    ``lever_sets`` gives each level's levers (e.g. candidate upgrades); by default a level is a tier preset
+    (or ``as_is``, or a preset file) resolved by ``level_levers``."""
+    if lever_sets is None:
+        lever_sets = {level: level_levers(scenario, level) for level in levels}
     tasks = [Task((level, r), scenario.model_copy(update={"levers": lever_sets[level]}), r, seed)
              for level in levels for r in range(replications)]
     steps = []
@@ -171,7 +175,7 @@ def run_comparison(scenario: Scenario, levels: list[str], replications: int, see
     attr_reps = min(attribution_reps, replications)
     for a, b in zip(levels, levels[1:]):
         la, lb = lever_sets[a], lever_sets[b]
-        differing = [n for n in LEVER_NAMES if _effective(scenario, n, la) != _effective(scenario, n, lb)]
+        differing = [n for n in LEVER_NAMES if effective_lever(scenario, n, la) != effective_lever(scenario, n, lb)]
         orders = _orders(differing, permutations, rng) if attr_reps else []
         subsets = {frozenset(order[:i]) for order in orders for i in range(1, len(order))}
         step = f"{a}->{b}"

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from twin.compare import ComparisonResult, _effective
+from twin.compare import ComparisonResult, effective_lever, run_comparison
 from twin.config import load_scenario
 from twin.config.enterprise import EnterpriseProfile, Voucher
 from twin.config.levers import Levers
@@ -22,7 +22,7 @@ from twin.config.tiers import AS_IS, level_levers
 from twin.config.loader import Problem, ScenarioError
 from twin.diagnose.assessment import Assessment, Candidate
 from twin.diagnose.profile import LoadedProfile
-from twin.executors import Task, run_tasks
+from twin.executors import Task
 from twin.kpi import ReplicationKpis
 
 COMBINED = "combined"
@@ -146,7 +146,7 @@ def simulate_roadmap(loaded: LoadedProfile, assessment: Assessment, tolerance: f
     for candidate in assessment.candidates:
         upgraded = getattr(level_levers(scenario, candidate.tier), candidate.lever)
         levers = current.model_copy(update={candidate.lever: upgraded})
-        if _effective(scenario, candidate.lever, levers) == _effective(scenario, candidate.lever, current):
+        if effective_lever(scenario, candidate.lever, levers) == effective_lever(scenario, candidate.lever, current):
             not_represented.append(variant_name(candidate))
             continue
         variants[variant_name(candidate)] = _offset(levers, candidate.lever, profile.vouchers)
@@ -155,12 +155,9 @@ def simulate_roadmap(loaded: LoadedProfile, assessment: Assessment, tolerance: f
                                               for name, levers in variants.items()})
         variants[COMBINED] = combined
     level_levers_map = {AS_IS: current, **variants}
-    tasks = [Task((level, r), scenario.model_copy(update={"levers": levers}), r, seed)
-             for level, levers in level_levers_map.items() for r in range(replications)]
-    if on_plan is not None:
-        on_plan(len(tasks))
-    done, interrupted = run_tasks(tasks, workers=workers, on_result=on_result)
-    reps = {level: [done[(level, r)] for r in range(replications) if (level, r) in done] for level in level_levers_map}
+    result = run_comparison(scenario, list(level_levers_map), replications, seed, workers, attribution_reps=0,
+                            on_result=on_result, on_plan=on_plan, lever_sets=level_levers_map)
+    reps, interrupted = result.replications, result.interrupted
     pairs = {name: ComparisonResult(scenario, seed, [AS_IS, name], {AS_IS: current, name: variants[name]},
                                     {AS_IS: reps[AS_IS], name: reps[name]}, interrupted=interrupted)
              for name in variants}
