@@ -147,9 +147,10 @@ def _lookup(data: Any, loc: Loc) -> Any:
     return cur
 
 
-def _model_fields_at(data: Any, loc: Loc) -> list[str]:
-    """Names of the fields allowed in the mapping at ``loc`` (for "did you mean" on unknown keys)."""
-    model: Any = Scenario
+def _model_fields_at(data: Any, loc: Loc, root: type[BaseModel] = Scenario) -> list[str]:
+    """Names of the fields allowed in the mapping at ``loc`` of a ``root`` document (for "did you mean" on
+    unknown keys)."""
+    model: Any = root
     cur = data
     for key in loc:
         if isinstance(key, int):
@@ -190,13 +191,13 @@ def _pick_model(annotation: Any, value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ messages
-def _message(err: dict, data: Any, loc: Loc) -> str:
+def _message(err: dict, data: Any, loc: Loc, root: type[BaseModel] = Scenario) -> str:
     kind = err["type"]
     value = err.get("input")
     ctx = err.get("ctx") or {}
     if kind == "extra_forbidden":
         field = loc[-1] if loc else "?"
-        known = _model_fields_at(data, loc[:-1])
+        known = _model_fields_at(data, loc[:-1], root)
         return f"unknown field '{field}'." + (suggest(str(field), known) or " Remove it.")
     if kind == "missing":
         return f"required field '{loc[-1]}' is missing; add it"
@@ -219,17 +220,21 @@ def _message(err: dict, data: Any, loc: Loc) -> str:
     return msg
 
 
-def _problems_from_validation(exc: ValidationError, data: Any, lines: dict[Loc, int], file: str,
-                              overridden: set[Loc]) -> list[Problem]:
+def validation_problems(exc: ValidationError, data: Any, lines: dict[Loc, int], file: str,
+                        overridden: frozenset[Loc] = frozenset(), root: type[BaseModel] = Scenario) -> list[Problem]:
+    """The problems of a pydantic validation of the ``root`` document ``data`` read from ``file``, each
+    located at its line, with the bad value and the fix."""
     out = []
     for err in exc.errors():
         loc = _data_loc(data, tuple(err["loc"]))
-        out.append(_problem(file, data, lines, loc, _message(err, data, loc), overridden))
+        out.append(located_problem(file, data, lines, loc, _message(err, data, loc, root), overridden))
     return out
 
 
-def _problem(file: str, data: Any, lines: dict[Loc, int], loc: Loc, message: str,
-             overridden: set[Loc]) -> Problem:
+def located_problem(file: str, data: Any, lines: dict[Loc, int], loc: Loc, message: str,
+                    overridden: Union[set[Loc], frozenset[Loc]] = frozenset()) -> Problem:
+    """A problem at data location ``loc`` of ``file``, with its line number (or marked as coming from a
+    ``--set`` override)."""
     if any(loc[: len(o)] == o for o in overridden):
         return Problem(f"{file} (--set)", _pretty(data, loc), None, message)
     line = None
@@ -345,9 +350,9 @@ def load_scenario(path: Union[str, Path], overrides: Optional[list[str]] = None)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_problems_from_validation(exc, data, lines, file, overridden)) from None
+        raise ScenarioError(validation_problems(exc, data, lines, file, overridden)) from None
     except ScenarioReferenceError as exc:
-        raise ScenarioError([_problem(file, data, lines, loc, msg, overridden)
+        raise ScenarioError([located_problem(file, data, lines, loc, msg, overridden)
                              for loc, _, msg in exc.problems]) from None
     arrivals = scenario.orders.arrivals
     if arrivals.type == "csv":

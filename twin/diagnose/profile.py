@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Union
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from twin.config.enterprise import EnterpriseProfile
-from twin.config.loader import Loc, Problem, ScenarioError, _data_loc, _message, _problem, load_scenario, read_yaml
+from twin.config.loader import Problem, ScenarioError, load_scenario, located_problem, read_yaml, validation_problems
 from twin.config.scenario import suggest
 from twin.diagnose.assessment import ItemBank
 
@@ -23,21 +23,6 @@ class LoadedProfile:
     profile: EnterpriseProfile
     path: Path
     scenario_paths: dict[str, Path]
-
-
-def _fields_at(loc: Loc) -> list[str]:
-    """Field names allowed in the profile mapping at ``loc`` (for "did you mean" on unknown keys)."""
-    model: Any = EnterpriseProfile
-    for key in loc:
-        if isinstance(key, int):
-            continue
-        field = model.model_fields.get(key)
-        inner = field.annotation if field is not None else None
-        args = getattr(inner, "__args__", ())
-        model = next((a for a in (inner, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
-        if model is None:
-            return []
-    return list(model.model_fields)
 
 
 def load_profile(path: Union[str, Path], bank: ItemBank) -> LoadedProfile:
@@ -52,29 +37,21 @@ def load_profile(path: Union[str, Path], bank: ItemBank) -> LoadedProfile:
     try:
         profile = EnterpriseProfile.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = _data_loc(data, tuple(err["loc"]))
-            if err["type"] == "extra_forbidden":
-                message = f"unknown field '{loc[-1]}'." + (suggest(str(loc[-1]), _fields_at(loc[:-1])) or " Remove it.")
-            else:
-                message = _message(err, data, loc)
-            problems.append(_problem(file, data, lines, loc, message, set()))
-        raise ScenarioError(problems) from None
+        raise ScenarioError(validation_problems(exc, data, lines, file, root=EnterpriseProfile)) from None
     problems = []
     known = bank.requirement_ids()
     for key in profile.answers:
         if key not in known:
-            problems.append(_problem(file, data, lines, ("answers", key),
-                                     f"no requirement '{key}' in the item bank." + suggest(key, known), set()))
+            problems.append(located_problem(file, data, lines, ("answers", key),
+                                            f"no requirement '{key}' in the item bank." + suggest(key, known)))
     scenario_paths = {}
     for index, line in enumerate(profile.lines):
         scenario_path = (path.parent / line.scenario).resolve()
         scenario_paths[line.name] = scenario_path
         if not scenario_path.exists():
-            problems.append(_problem(file, data, lines, ("lines", index, "scenario"),
-                                     f"scenario file '{line.scenario}' not found (looked for {scenario_path}); "
-                                     "give its path relative to the profile", set()))
+            problems.append(located_problem(file, data, lines, ("lines", index, "scenario"),
+                                            f"scenario file '{line.scenario}' not found (looked for "
+                                            f"{scenario_path}); give its path relative to the profile"))
             continue
         try:
             load_scenario(scenario_path)
