@@ -1,19 +1,33 @@
-"""Training the learned dispatcher (``policies.learned``) on seeded, generated job-shop instances.
+"""Training the learned dispatcher (``policies.learned``): one routine for the static job shop and for lines.
 
-Two phases, both on Taillard-style generated instances only (never on benchmark instances):
+Two phases:
 
-1. **Imitation** (``imitate`` instances): CP-SAT solves each generated instance; the env replays the
-   solution in ``active`` schedule mode and every decision (observation, the solver's choice) becomes a
-   training example; the network learns them with cross-entropy over the legal candidates. This gives
-   PPO a start far better than random.
-2. **MaskablePPO** (``steps`` environment steps): reinforcement learning on freshly generated instances
-   with the env's makespan reward. Every ``eval_every`` steps the greedy policy is scored on the dev set
-   (``eval_instances``, gap to the best known makespan, %); the best model so far is kept.
+1. **Imitation** (``imitate`` episodes) of a teacher: every decision (observation, the teacher's choice)
+   becomes a training example and the network learns them with cross-entropy over the legal candidates,
+   which gives PPO a start far better than random.
 
-Progress shows in a rich bar; ``OUT.csv`` logs reward and evaluation gap; ``OUT.ckpt.zip`` is the SB3
-checkpoint for ``--resume``; ``OUT`` is the model file (weights only) with its model card.
-Seeds: one ``seed`` feeds a SeedSequence whose children seed the instance generator, the imitation data,
-the network initialisation and PPO.
+   * job shop (``yuetwin/JobShop-v0``): CP-SAT solves each generated Taillard-style instance and the env
+     replays the solution in ``active`` schedule mode;
+   * lines (``yuetwin/DynamicJobShop-v0``, ``yuetwin/Dispatch-v0`` on a scenario with due dates): the
+     teacher is the dispatching rule (``policies.rules``) with the lowest mean total tardiness on
+     ``TEACHER_TRIAL_EPISODES`` training seeds, chosen at the start of the run.
+2. **MaskablePPO** (``steps`` environment steps) with the env's reward (job shop: makespan on freshly
+   generated instances; lines: tardiness). Every ``eval_every`` steps the greedy policy is scored on the
+   validation set and the best model so far is kept:
+
+   * job shop: mean gap (%) to the best known makespan of ``eval_instances`` (``gap_pct``);
+   * lines: mean total tardiness (minutes) of ``eval_seeds`` episodes with seeds ``VALIDATION_SEED``,
+     ``VALIDATION_SEED`` + 1, ... (``tardiness_min``; on the dynamic job shop, the mean over the
+     ``tightness`` values).
+
+Seeds of line episodes: benchmark test seeds are 0-99 (``bench/scheduling_quality.py``), validation seeds
+start at ``VALIDATION_SEED`` (10 000), imitation and teacher-trial seeds are drawn at or above
+``TRAINING_SEED_FLOOR`` (1 000 000), and PPO episodes draw 63-bit root seeds from the env's generator.
+
+Progress shows in a rich bar; ``OUT.csv`` logs the mean episode reward and the evaluation (``metric``,
+``eval_metric``); ``OUT.ckpt.zip`` is the SB3 checkpoint for ``--resume``; ``OUT`` is the model file
+(weights only) with its model card. Seeds: one ``seed`` feeds a SeedSequence whose children seed the
+instances (or PPO episodes), the imitation data, the network initialisation and PPO.
 """
 
 from __future__ import annotations
@@ -31,9 +45,23 @@ import numpy as np
 import torch
 
 from envs.instances import generate_instance, load_instance
+from policies.base import Policy
 from policies.evaluate import gap_pct, run_episode
 from policies.learned import (CandidateNet, LearnedPolicy, ModelCard, candidate_policy_class, load_model,
                               net_of, save_model)
+
+JOB_SHOP = "yuetwin/JobShop-v0"
+DYNAMIC_JOB_SHOP = "yuetwin/DynamicJobShop-v0"
+DISPATCH = "yuetwin/Dispatch-v0"
+TRAINABLE_ENVS: tuple[str, ...] = (JOB_SHOP, DYNAMIC_JOB_SHOP, DISPATCH)
+"""Envs ``train`` trains in: the job shop on generated instances; the dynamic job shop; any scenario's line
+(``scenario``) with due dates."""
+VALIDATION_SEED = 10_000
+"""First seed of the validation episodes of line envs (model selection); the benchmark tests on 0-99."""
+TRAINING_SEED_FLOOR = 1_000_000
+"""Imitation and teacher-trial episodes of line envs use seeds at or above this."""
+TEACHER_TRIAL_EPISODES = 20
+"""Training episodes on which every rule is scored to choose the line teacher."""
 
 
 @dataclass
@@ -41,14 +69,29 @@ class TrainConfig:
     """What ``twin train`` does. Sizes are (jobs, machines); times are seconds of wall clock."""
 
     out: Path
+    env: str = JOB_SHOP
+    """One of ``TRAINABLE_ENVS``."""
     steps: int = 200_000
     seed: int = 0
     sizes: tuple[tuple[int, int], ...] = ((10, 10), (15, 10), (15, 15))
+    """Job shop only: generated instance sizes."""
     imitate: int = 300
+    """Imitated episodes: CP-SAT-solved instances (job shop) or teacher-rule episodes (lines)."""
     expert_time_limit: float = 2.0
-    """CP-SAT deterministic seconds per imitated instance (about wall seconds on one core)."""
+    """Job shop only: CP-SAT deterministic seconds per imitated instance (about wall seconds on one core)."""
     imitation_epochs: int = 30
     eval_instances: tuple[str, ...] = tuple(f"ta{i:02d}" for i in range(1, 11))
+    """Job shop only: the dev set."""
+    scenario: Optional[Path] = None
+    """``yuetwin/Dispatch-v0`` only: the scenario file of the line."""
+    tightness: tuple[float, ...] = (2.0,)
+    """``yuetwin/DynamicJobShop-v0`` only: due-date tightness values (due = arrival + tightness x work). The
+    PPO envs and the imitation episodes cycle through them; the teacher trial and the validation score is
+    the mean over them."""
+    horizon: Optional[float] = None
+    """Lines only: episode length, minutes (None: the scenario's ``run.length``)."""
+    eval_seeds: int = 50
+    """Lines only: validation episodes per evaluation."""
     eval_every: int = 20_000
     learning_rate: float = 1e-4
     resume: Optional[Path] = None
@@ -58,6 +101,18 @@ class TrainConfig:
 def _streams(seed: int) -> dict[str, np.random.SeedSequence]:
     children = np.random.SeedSequence(seed).spawn(3)
     return dict(zip(("instances", "imitation", "network"), children))
+
+
+def total_tardiness(env: Any, policy: Policy, seed: int) -> float:
+    """Total tardiness (minutes) of one episode of ``policy`` on the line env ``env`` (a ``DispatchEnv``
+    with the tardiness reward) from root seed ``seed``: minus the sum of the rewards x time_scale, which is
+    the orders' total tardiness, open orders counted up to the episode's end."""
+    return -run_episode(env, policy, seed=seed).total_reward * env.time_scale
+
+
+def mean_tardiness(env: Any, policy: Policy, seeds: Any) -> float:
+    """Mean total tardiness (minutes) of ``policy`` over episodes with the given root seeds."""
+    return float(np.mean([total_tardiness(env, policy, int(s)) for s in seeds]))
 
 
 def evaluate_gap(policy: Any, names: tuple[str, ...], schedule: str = "active") -> float:
@@ -72,28 +127,114 @@ def evaluate_gap(policy: Any, names: tuple[str, ...], schedule: str = "active") 
     return float(np.mean(gaps))
 
 
-def imitation_data(config: TrainConfig, progress: Callable[[int], None]) -> tuple[list[dict], list[int]]:
-    """(observations, solver choices) from CP-SAT solutions of ``config.imitate`` generated instances."""
+def _record(env: Any, teacher: Policy, seed: int, observations: list[dict], actions: list[int]) -> None:
+    """Append every decision of one greedy episode of ``teacher`` on ``env`` (root seed ``seed``)."""
+    obs, _ = env.reset(seed=seed)
+    teacher.reset(env)
+    done = False
+    while not done:
+        action, _ = teacher.predict(obs)
+        observations.append(obs)
+        actions.append(int(action))
+        obs, _, terminated, truncated, _ = env.step(action)
+        done = terminated or truncated
+
+
+@dataclass
+class _Task:
+    """What differs between envs: how PPO's envs are made, the teacher, the evaluation and its metric."""
+
+    metric: str
+    """Name of the evaluation metric (lower is better): ``gap_pct`` or ``tardiness_min``."""
+    make_env: Callable[[int], Any]
+    """The env of PPO's ``i``-th vectorised env."""
+    evaluate: Callable[[Policy], float]
+    imitation_data: Callable[[Callable[[int], None]], tuple[list[dict], list[int]]]
+    teacher: str
+    budget: str
+    evaluation: dict[str, Any]
+    """What the evaluation runs on (for the model card)."""
+
+
+def _job_shop_task(config: TrainConfig) -> _Task:
     from envs.jobshop import JobShopEnv
     from policies.cpsat import CpsatPolicy
 
+    n_jobs, n_machines = max(config.sizes)
+
+    def imitation_data(progress: Callable[[int], None]) -> tuple[list[dict], list[int]]:
+        """(observations, solver choices) from CP-SAT solutions of ``config.imitate`` generated instances."""
+        rng = np.random.default_rng(_streams(config.seed)["imitation"])
+        expert = CpsatPolicy(time_limit=config.expert_time_limit, deterministic=True)
+        observations: list[dict] = []
+        actions: list[int] = []
+        for _ in range(config.imitate):
+            n, m = config.sizes[rng.integers(len(config.sizes))]
+            env = JobShopEnv(instance=generate_instance(int(n), int(m), rng), schedule="active")
+            _record(env, expert, 0, observations, actions)
+            progress(1)
+        return observations, actions
+
+    return _Task(
+        metric="gap_pct",
+        make_env=lambda i: JobShopEnv(instance=None, n_jobs=n_jobs, n_machines=n_machines, schedule="active"),
+        evaluate=lambda policy: evaluate_gap(policy, config.eval_instances),
+        imitation_data=imitation_data, teacher="cpsat",
+        budget=f"imitation of {config.imitate} CP-SAT solutions ({config.expert_time_limit} s each) + "
+               f"{config.steps} MaskablePPO steps on generated {config.sizes} instances",
+        evaluation={"eval_instances": list(config.eval_instances)})
+
+
+def _line_task(config: TrainConfig, progress: Any) -> _Task:
+    """The tardiness task of a line env; chooses the teacher rule on training seeds (shown in ``progress``)."""
+    from envs.dispatch import DispatchEnv, DynamicJobShopEnv
+    from policies.rules import RULE_NAMES, make_rule
+
+    def make_env(i: int) -> DispatchEnv:
+        """The ``i``-th env: on the dynamic job shop, tightness ``config.tightness[i]`` (cyclically)."""
+        if config.env == DYNAMIC_JOB_SHOP:
+            return DynamicJobShopEnv(config.tightness[i % len(config.tightness)], horizon=config.horizon)
+        return DispatchEnv(config.scenario, reward="tardiness", horizon=config.horizon)
+
+    variants = [make_env(i) for i in range(len(config.tightness) if config.env == DYNAMIC_JOB_SHOP else 1)]
+
+    def score(policy: Policy, seeds: Any) -> float:
+        """Mean total tardiness (minutes) over ``seeds`` and the variants (tightness values)."""
+        return float(np.mean([mean_tardiness(env, policy, seeds) for env in variants]))
+
     rng = np.random.default_rng(_streams(config.seed)["imitation"])
-    expert = CpsatPolicy(time_limit=config.expert_time_limit, deterministic=True)
-    observations, actions = [], []
-    for _ in range(config.imitate):
-        n, m = config.sizes[rng.integers(len(config.sizes))]
-        env = JobShopEnv(instance=generate_instance(int(n), int(m), rng), schedule="active")
-        obs, _ = env.reset(seed=0)
-        expert.reset(env)
-        done = False
-        while not done:
-            action, _ = expert.predict(obs)
-            observations.append(obs)
-            actions.append(int(action))
-            obs, _, terminated, truncated, _ = env.step(action)
-            done = terminated or truncated
-        progress(1)
-    return observations, actions
+    trial_seeds = rng.integers(TRAINING_SEED_FLOOR, 2 ** 62, TEACHER_TRIAL_EPISODES)
+    task = progress.add_task("teacher: rules on training seeds", total=len(RULE_NAMES))
+    trial = {}
+    for name in RULE_NAMES:
+        trial[name] = score(make_rule(name, seed=config.seed), trial_seeds)
+        progress.advance(task)
+    teacher = min(trial, key=trial.__getitem__)
+    progress.update(task, description=f"teacher: {teacher} (mean tardiness {trial[teacher]:.0f} min on "
+                                      f"{TEACHER_TRIAL_EPISODES} training seeds)")
+    validation = range(VALIDATION_SEED, VALIDATION_SEED + config.eval_seeds)
+
+    def imitation_data(progress_imitation: Callable[[int], None]) -> tuple[list[dict], list[int]]:
+        """(observations, teacher choices) of ``config.imitate`` episodes on training seeds."""
+        rule = make_rule(teacher, seed=config.seed)
+        observations: list[dict] = []
+        actions: list[int] = []
+        for i, seed in enumerate(rng.integers(TRAINING_SEED_FLOOR, 2 ** 62, config.imitate)):
+            _record(variants[i % len(variants)], rule, int(seed), observations, actions)
+            progress_imitation(1)
+        return observations, actions
+
+    where = config.env + (f" on {config.scenario}" if config.env == DISPATCH else
+                          f" at tightness {', '.join(f'{t:g}' for t in config.tightness)}")
+    return _Task(
+        metric="tardiness_min", make_env=make_env,
+        evaluate=lambda policy: score(policy, validation),
+        imitation_data=imitation_data, teacher=teacher,
+        budget=f"imitation of {config.imitate} episodes of the {teacher} rule + {config.steps} MaskablePPO "
+               f"steps (tardiness reward, learning rate {config.learning_rate:g}) on {where}, horizon "
+               f"{variants[0].horizon:g} min",
+        evaluation={"eval_seeds": [validation.start, validation.stop - 1],
+                    "teacher_trial_tardiness_min": {k: round(v, 1) for k, v in trial.items()}})
 
 
 def imitate(net: CandidateNet, observations: list[dict], actions: list[int], epochs: int,
@@ -132,79 +273,82 @@ def imitate(net: CandidateNet, observations: list[dict], actions: list[int], epo
 
 
 class _Log:
-    """The CSV log (appended on resume): steps, mean episode reward, evaluation gap (%), wall seconds."""
+    """The CSV log (appended on resume): steps, mean episode reward, the evaluation metric's name and
+    value (``gap_pct``: %, ``tardiness_min``: minutes), wall seconds."""
 
-    FIELDS = ("phase", "steps", "episode_reward_mean", "eval_gap_pct", "seconds")
+    FIELDS = ("phase", "steps", "episode_reward_mean", "metric", "eval_metric", "seconds")
 
-    def __init__(self, path: Path, append: bool):
+    def __init__(self, path: Path, append: bool, metric: str):
         self.path = path
+        self.metric = metric
         self.start = time.perf_counter()
         if not (append and path.exists()):
             with path.open("w", newline="") as f:
                 csv.writer(f).writerow(self.FIELDS)
 
-    def row(self, phase: str, steps: int, reward: float, gap: float) -> None:
+    def row(self, phase: str, steps: int, reward: float, value: float) -> None:
         with self.path.open("a", newline="") as f:
-            csv.writer(f).writerow([phase, steps, f"{reward:.4f}", f"{gap:.3f}",
+            csv.writer(f).writerow([phase, steps, f"{reward:.4f}", self.metric, f"{value:.3f}",
                                     f"{time.perf_counter() - self.start:.1f}"])
 
 
 def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
-    """Run both phases (imitation is skipped on resume); returns the best evaluation gap and where the
-    files are. ``progress`` is a rich Progress. Ctrl-C stops PPO and keeps the best model and the
-    checkpoint."""
+    """Run both phases (imitation is skipped on resume); returns the best evaluation (``metric``,
+    ``best``), the teacher, and where the files are. ``progress`` is a rich Progress. Ctrl-C stops PPO and
+    keeps the best model and the checkpoint. Raises ValueError for an env ``train`` does not know."""
     from sb3_contrib import MaskablePPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from envs.jobshop import JobShopEnv
-
+    if config.env not in TRAINABLE_ENVS:
+        raise ValueError(f"env={config.env!r} cannot be trained; use one of {', '.join(TRAINABLE_ENVS)}")
     torch.set_num_threads(1)
     streams = _streams(config.seed)
+    task = _job_shop_task(config) if config.env == JOB_SHOP else _line_task(config, progress)
     out = config.out
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = out.with_suffix(".ckpt.zip")
-    log = _Log(out.with_suffix(".csv"), append=config.resume is not None)
-    n_jobs, n_machines = max(config.sizes)
+    log = _Log(out.with_suffix(".csv"), append=config.resume is not None, metric=task.metric)
 
-    def make_env() -> Monitor:
-        return Monitor(JobShopEnv(instance=None, n_jobs=n_jobs, n_machines=n_machines, schedule="active"))
-
-    venv = DummyVecEnv([make_env] * 4)
-    venv.seed(int(streams["instances"].generate_state(1)[0]))  # each env draws its instances from its seed
-    best = {"gap": math.inf, "steps": 0, "phase": ""}
+    venv = DummyVecEnv([lambda i=i: Monitor(task.make_env(i)) for i in range(4)])
+    venv.seed(int(streams["instances"].generate_state(1)[0]))  # each env draws its episodes from its seed
+    best = {"value": math.inf, "steps": 0, "phase": ""}
     if config.resume is not None and out.exists():
-        best.update(gap=load_model(out)[1].results.get("eval_gap_pct", math.inf), phase="before resume")
+        results = load_model(out)[1].results  # model files written before the metric column: eval_gap_pct
+        best.update(value=results.get("eval_metric", results.get("eval_gap_pct", math.inf)), phase="before resume")
 
     def keep_if_best(model_net: CandidateNet, phase: str, steps: int, reward: float) -> float:
-        gap = evaluate_gap(LearnedPolicy(model_net), config.eval_instances)
-        log.row(phase, steps, reward, gap)
-        if gap < best["gap"]:
-            best.update(gap=gap, steps=steps, phase=phase)
+        value = task.evaluate(LearnedPolicy(model_net))
+        log.row(phase, steps, reward, value)
+        if value < best["value"]:
+            best.update(value=value, steps=steps, phase=phase)
             save_model(model_net, out, ModelCard(
-                training_command=config.command, seed=config.seed,
-                budget=f"imitation of {config.imitate} CP-SAT solutions ({config.expert_time_limit} s each) + "
-                       f"{config.steps} MaskablePPO steps on generated {config.sizes} instances",
-                results={"eval_instances": list(config.eval_instances), "eval_gap_pct": round(gap, 3),
-                         "phase": phase, "steps": steps}))
-        return gap
+                training_command=config.command, seed=config.seed, budget=task.budget,
+                results={"env": config.env, "teacher": task.teacher, **task.evaluation, "metric": task.metric,
+                         "eval_metric": round(value, 3), "phase": phase, "steps": steps}))
+        return value
 
     if config.resume is not None:
         model = MaskablePPO.load(config.resume, env=venv, device="cpu")
+        # new episodes rather than a replay of the first run's: the seed depends on the steps already done
+        episodes = streams["instances"]
+        venv.seed(int(np.random.SeedSequence(episodes.entropy, spawn_key=(*episodes.spawn_key, model.num_timesteps))
+                      .generate_state(1)[0]))
     else:
         model = MaskablePPO(candidate_policy_class(), venv, learning_rate=config.learning_rate, n_steps=512,
                             batch_size=256, n_epochs=4, gamma=1.0, gae_lambda=0.95, clip_range=0.1,
                             ent_coef=0.0, seed=int(streams["network"].generate_state(1)[0]), device="cpu",
                             verbose=0)
         if config.imitate:
-            task = progress.add_task("imitation: CP-SAT solutions", total=config.imitate)
-            observations, actions = imitation_data(config, lambda k: progress.advance(task, k))
+            bar = progress.add_task(f"imitation of {task.teacher}", total=config.imitate)
+            observations, actions = task.imitation_data(lambda k: progress.advance(bar, k))
             accuracy = imitate(net_of(model), observations, actions, config.imitation_epochs, streams["imitation"])
-            progress.update(task, description=f"imitation: {len(actions)} decisions, accuracy {accuracy:.1%}")
+            progress.update(bar, description=f"imitation of {task.teacher}: {len(actions)} decisions, "
+                                             f"accuracy {accuracy:.1%}")
         keep_if_best(net_of(model), "imitation", 0, math.nan)
 
-    task = progress.add_task("MaskablePPO", total=config.steps)
+    bar = progress.add_task("MaskablePPO", total=config.steps)
 
     class Callback(BaseCallback):
         def __init__(self) -> None:
@@ -212,12 +356,12 @@ def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
             self.next_eval = config.eval_every
 
         def _on_step(self) -> bool:
-            progress.update(task, completed=min(self.num_timesteps - start, config.steps))
+            progress.update(bar, completed=min(self.num_timesteps - start, config.steps))
             if self.num_timesteps - start >= self.next_eval:
                 self.next_eval += config.eval_every
                 rewards = [e["r"] for e in self.model.ep_info_buffer] or [math.nan]
-                gap = keep_if_best(net_of(self.model), "ppo", self.num_timesteps, float(np.mean(rewards)))
-                progress.update(task, description=f"MaskablePPO (dev gap {gap:.1f}%, best {best['gap']:.1f}%)")
+                value = keep_if_best(net_of(self.model), "ppo", self.num_timesteps, float(np.mean(rewards)))
+                progress.update(bar, description=f"MaskablePPO ({task.metric} {value:.1f}, best {best['value']:.1f})")
                 self.model.save(checkpoint)
             return True
 
@@ -227,5 +371,5 @@ def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
     except KeyboardInterrupt:
         progress.console.print("[yellow]interrupted: the best model and the checkpoint are kept[/]")
     model.save(checkpoint)
-    return {"best_gap_pct": best["gap"], "best_phase": best["phase"], "best_steps": best["steps"],
-            "model": str(out), "checkpoint": str(checkpoint), "log": str(log.path)}
+    return {"metric": task.metric, "best": best["value"], "best_phase": best["phase"], "best_steps": best["steps"],
+            "teacher": task.teacher, "model": str(out), "checkpoint": str(checkpoint), "log": str(log.path)}

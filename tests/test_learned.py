@@ -1,5 +1,6 @@
 """The learned dispatcher: a network that scores candidates with shared weights, its model files, `twin
-train`, and the shipped model against the best rule on the dev set."""
+train` on the job shop and on the dynamic job shop, the shipped job-shop model against the best rule on the
+dev set, and the shipped line model against FIFO on due dates."""
 
 from __future__ import annotations
 
@@ -83,12 +84,13 @@ def test_twin_train_writes_model_log_checkpoint_and_resumes(tmp_path):
             "--sizes", "6x6", "--expert-time-limit", "0.5", "--eval-every", "1024"]
     res = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
-    assert "best dev-set gap" in res.stdout
+    assert "best validation gap_pct" in res.stdout
     rows = list(csv.DictReader((tmp_path / "m.csv").open()))
     assert [r["phase"] for r in rows] == ["imitation", "ppo", "ppo"]
     assert [int(r["steps"]) for r in rows] == [0, 1024, 2048]  # one PPO rollout: 4 envs x 512 steps
+    assert {r["metric"] for r in rows} == {"gap_pct"}
     _, card = load_model(tmp_path / "m.pt")
-    assert card.results["eval_gap_pct"] == pytest.approx(min(float(r["eval_gap_pct"]) for r in rows), abs=1e-3)
+    assert card.results["eval_metric"] == pytest.approx(min(float(r["eval_metric"]) for r in rows), abs=1e-3)
 
     res = subprocess.run(args + ["--resume", str(tmp_path / "m.ckpt")], capture_output=True, text=True, timeout=600)
     assert res.returncode == 2 and "no checkpoint file" in res.stderr and "Traceback" not in res.stderr
@@ -124,3 +126,75 @@ def test_slack_beyond_the_clip_does_not_change_the_scores():
     np.testing.assert_array_equal(policy.scores(obs), policy.scores(far))
     far["candidates"][0, FEATURE["slack"]] = 0.0
     assert policy.scores(far)[0, 0] != policy.scores(obs)[0, 0]
+
+
+# ----------------------------------------------------------------------------------------- lines (due dates)
+def test_total_tardiness_is_the_sum_over_the_jobs_of_their_lateness():
+    """The training and benchmark metric against the line's own record of finished orders: once the
+    dynamic job shop has emptied, total tardiness = sum of max(0, completion - due) over all jobs, which
+    the KPIs report as mean tardiness x orders completed."""
+    from envs.dispatch import DynamicJobShopEnv
+    from policies.training import total_tardiness
+
+    env = DynamicJobShopEnv(tightness=2.0)
+    for seed, rule in ((0, "fifo"), (1, "atc")):
+        kpis = run_episode(env, make_rule(rule), seed=seed).info["kpis"]
+        total = total_tardiness(env, make_rule(rule), seed)  # the same episode again
+        assert total == pytest.approx(env.line.tardiness_sum, rel=1e-9)
+        assert total == pytest.approx(kpis["tardiness_mean"] * kpis["orders_completed"], rel=1e-6)
+        assert total > 0  # at 90 % utilisation with tightness 2 some jobs are late
+
+
+def test_twin_train_on_the_dynamic_job_shop_writes_model_log_checkpoint(tmp_path):
+    twin = str(Path(sys.executable).with_name("twin"))
+    args = [twin, "train", "--env", "yuetwin/DynamicJobShop-v0", "--out", str(tmp_path / "line.pt"), "--steps",
+            "2048", "--imitate", "2", "--eval-every", "1024", "--eval-seeds", "2", "--horizon", "300"]
+    res = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "best validation tardiness_min" in res.stdout
+    rows = list(csv.DictReader((tmp_path / "line.csv").open()))
+    assert [(r["phase"], int(r["steps"])) for r in rows] == [("imitation", 0), ("ppo", 1024), ("ppo", 2048)]
+    assert {r["metric"] for r in rows} == {"tardiness_min"}
+    assert (tmp_path / "line.ckpt.zip").is_file()
+    _, card = load_model(tmp_path / "line.pt")
+    assert card.results["env"] == "yuetwin/DynamicJobShop-v0" and card.results["eval_seeds"] == [10_000, 10_001]
+    trial = card.results["teacher_trial_tardiness_min"]
+    assert card.results["teacher"] == min(trial, key=trial.get)  # the rule with the lowest training tardiness
+    assert card.results["eval_metric"] == pytest.approx(min(float(r["eval_metric"]) for r in rows), abs=1e-3)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--env", "yuetwin/DynamicJobShop-v0", "--sizes", "6x6"], "--sizes: applies to yuetwin/JobShop-v0 only"),
+    (["--env", "yuetwin/Dispatch-v0"], "--scenario: yuetwin/Dispatch-v0 trains on a scenario's line"),
+    (["--env", "yuetwin/DynamicJobShop-v0", "--tightness", "2,-1"], "--tightness: '-1' is not a positive number"),
+    (["--tightness", "2"], "--tightness: applies to line envs"),
+    (["--env", "yuetwin/DynamicJobshop-v0"], "Did you mean 'yuetwin/DynamicJobShop-v0'"),
+])
+def test_twin_train_rejects_options_that_do_not_fit_the_env(tmp_path, extra, message):
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    res = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "m.pt"), *extra])
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), res.output
+    assert "Traceback" not in res.output
+    assert message in " ".join(res.output.split()), res.output
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_shipped_line_model_beats_fifo_on_due_dates_and_is_the_lever_default():
+    """The line model (trained on tardiness) against FIFO, an independent weak baseline, on fixed test
+    seeds of the dynamic job shop; ``learned_dispatch`` without ``model:`` uses it."""
+    from envs.dispatch import DynamicJobShopEnv, learned_decider
+    from policies.training import mean_tardiness
+
+    line_model = LearnedPolicy.load(kind="line")
+    env = DynamicJobShopEnv(tightness=2.0)
+    seeds = range(5)
+    assert mean_tardiness(env, line_model, seeds) < mean_tardiness(env, make_rule("fifo"), seeds)
+
+    lever_net = learned_decider(None).policy.net
+    for a, b in zip(lever_net.state_dict().values(), line_model.net.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="did you mean 'line'"):
+        shipped_model_path("lines")

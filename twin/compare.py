@@ -62,6 +62,17 @@ class ComparisonResult:
         previous level (years; None when the step does not pay back)."""
         return _economics(self, level)
 
+    def lever_payback(self, step: str, lever: str) -> Optional[float]:
+        """Years until ``lever``'s own extra investment in ``step`` (e.g. ``"basic->advanced"``) pays back:
+        its attributed throughput gain (parts/h) x planned hours per year x margin per unit (CNY), less its
+        extra running cost per year. None when it never pays back; needs the step's attribution."""
+        before, after = step.split("->")
+        share = self.attribution[step]["kpis"]["throughput_per_hour"]["shares"][lever]
+        old, new = getattr(self.levers[before], lever), getattr(self.levers[after], lever)
+        gain = (share * _hours_per_year(self.scenario) * self.scenario.economics.margin_per_unit
+                - ((new.running_cost_per_year if new else 0.0) - (old.running_cost_per_year if old else 0.0)))
+        return payback_years((new.investment if new else 0.0) - (old.investment if old else 0.0), gain)
+
     def to_json(self) -> dict[str, Any]:
         levels = {}
         for level in self.levels:
@@ -88,14 +99,26 @@ def _mean(reps: list[ReplicationKpis], kpi: str) -> Optional[float]:
     return estimate([r.line[kpi] for r in reps]).mean
 
 
+def payback_years(extra_investment: float, gain_per_year: float) -> Optional[float]:
+    """Years for ``gain_per_year`` (CNY/year) to repay ``extra_investment`` (CNY): 0 when nothing extra is
+    invested, None when the gain is not positive (it never pays back)."""
+    if gain_per_year <= 0:
+        return None
+    return max(extra_investment, 0.0) / gain_per_year
+
+
+def _hours_per_year(sc: Scenario) -> float:
+    """Planned hours per year of the scenario's calendar."""
+    calendar = planned_calendar(sc.calendar)
+    return (168.0 if calendar.always else calendar.per_week / 60) * sc.economics.weeks_per_year
+
+
 def _economics(result: ComparisonResult, level: str) -> dict[str, Optional[float]]:
     sc = result.scenario
     econ = sc.economics
-    calendar = planned_calendar(sc.calendar)
-    hours = 168.0 if calendar.always else calendar.per_week / 60
     reps = result.replications[level]
     throughput = _mean(reps, "throughput_per_hour") or 0.0
-    units = throughput * hours * econ.weeks_per_year
+    units = throughput * _hours_per_year(sc)
     levers = result.levers[level]
     energy_unit = _mean(reps, "energy_cost_per_good_unit")
     out: dict[str, Optional[float]] = {
@@ -114,8 +137,7 @@ def _economics(result: ComparisonResult, level: str) -> dict[str, Optional[float
         gain = (out["margin_per_year"] - prev["margin_per_year"]
                 - (out["running_cost_per_year"] - prev["running_cost_per_year"])
                 - ((out["energy_cost_per_year"] or 0.0) - (prev["energy_cost_per_year"] or 0.0)))
-        extra = out["investment"] - prev["investment"]
-        out["payback_years"] = extra / gain if gain > 0 and extra > 0 else (0.0 if extra <= 0 < gain else None)
+        out["payback_years"] = payback_years(out["investment"] - prev["investment"], gain)
     return out
 
 

@@ -10,8 +10,12 @@ import typer
 
 from twin.console import fail, out, progress_bar
 
-TRAINABLE_ENVS = ("yuetwin/JobShop-v0",)
-"""Envs ``twin train`` trains on: the job shop, on generated instances."""
+JOB_SHOP, DYNAMIC_JOB_SHOP, DISPATCH = "yuetwin/JobShop-v0", "yuetwin/DynamicJobShop-v0", "yuetwin/Dispatch-v0"
+TRAINABLE_ENVS = (JOB_SHOP, DYNAMIC_JOB_SHOP, DISPATCH)
+"""Envs ``twin train`` trains in (``policies.training.TRAINABLE_ENVS``, named here so that checking the
+command line needs no torch): the job shop on generated instances (makespan), the dynamic job shop and any
+scenario's line with due dates (tardiness)."""
+JOB_SHOP_DEFAULTS = {"sizes": "10x10,15x10,15x15", "expert_time_limit": 2.0}
 
 
 def _sizes(text: str) -> tuple[tuple[int, int], ...]:
@@ -26,35 +30,105 @@ def _sizes(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(sizes)
 
 
-def train(
-    env: str = typer.Option("yuetwin/JobShop-v0", "--env", help="Environment id to train in."),
-    steps: int = typer.Option(200_000, "--steps", min=0, help="MaskablePPO environment steps."),
-    out_path: Path = typer.Option(..., "--out", help="Model file to write (weights only); the CSV log "
-                                                     "and the SB3 checkpoint go beside it."),
-    seed: int = typer.Option(0, "--seed", help="Seed of instances, imitation data, network and PPO."),
-    sizes: str = typer.Option("10x10,15x10,15x15", "--sizes", help="Generated instance sizes, JOBSxMACHINES."),
-    imitate: int = typer.Option(300, "--imitate", min=0,
-                                help="Generated instances solved by CP-SAT to imitate before PPO (0: none)."),
-    expert_time_limit: float = typer.Option(2.0, "--expert-time-limit", min=0.01,
-                                            help="CP-SAT deterministic seconds per imitated instance (reproducible)."),
-    eval_every: int = typer.Option(20_000, "--eval-every", min=1, help="PPO steps between dev-set evaluations."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="SB3 checkpoint (OUT.ckpt.zip) to continue "
-                                                                 "from. It is unpickled: name only files you trust."),
-) -> None:
-    """Train the learned dispatcher on generated job-shop instances; keeps the best model on the dev set."""
+def _tightness(text: str) -> tuple[float, ...]:
+    values = []
+    for token in (t.strip() for t in text.split(",") if t.strip()):
+        try:
+            value = float(token)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value < float("inf"):
+            fail([f"--tightness: {token!r} is not a positive number (due = arrival + tightness x work; e.g. 2,3)"])
+        values.append(value)
+    if not values:
+        fail(["--tightness: give at least one value, e.g. 2,3"])
+    return tuple(values)
+
+
+def _check_options(env: str, scenario: Optional[Path], horizon: Optional[float], sizes: Optional[str],
+                   expert_time_limit: Optional[float], tightness: Optional[str]) -> None:
+    """Exit 2 naming the option that does not apply to ``env`` or is missing for it."""
     if env not in TRAINABLE_ENVS:
         from twin.config.scenario import suggest
 
         fail([f"--env: {env!r} cannot be trained by `twin train`; use one of {', '.join(TRAINABLE_ENVS)}."
               + suggest(env, list(TRAINABLE_ENVS))])
+    if env == JOB_SHOP:
+        given = [name for name, value in (("--scenario", scenario), ("--horizon", horizon), ("--tightness", tightness))
+                 if value is not None]
+        if given:
+            fail([f"{given[0]}: applies to line envs ({DYNAMIC_JOB_SHOP}, {DISPATCH}); the job shop trains on "
+                  "generated instances (--sizes). Leave it out or choose a line env with --env."])
+        return
+    given = [name for name, value in (("--sizes", sizes), ("--expert-time-limit", expert_time_limit))
+             if value is not None]
+    if given:
+        fail([f"{given[0]}: applies to {JOB_SHOP} only; on {env} the teacher is the best dispatching rule. "
+              "Leave it out."])
+    if env == DISPATCH and scenario is None:
+        fail([f"--scenario: {DISPATCH} trains on a scenario's line; name its file, e.g. "
+              "--scenario scenarios/machining_job_shop.yaml"])
+    if env == DISPATCH and tightness is not None:
+        fail([f"--tightness: applies to {DYNAMIC_JOB_SHOP}; a scenario's due dates are in its orders.due_date"])
+    if env == DYNAMIC_JOB_SHOP and scenario is not None:
+        fail([f"--scenario: {DYNAMIC_JOB_SHOP} is scenarios/dynamic_job_shop.yaml already; leave --scenario out "
+              f"or use --env {DISPATCH}"])
+    if scenario is not None and not scenario.is_file():
+        fail([f"--scenario: no scenario file {scenario}"])
+    from envs.dispatch import DispatchEnv, DynamicJobShopEnv
+    from twin.config import ScenarioError
+
+    try:  # the line must be valid and able to give the tardiness reward
+        DynamicJobShopEnv(horizon=horizon) if env == DYNAMIC_JOB_SHOP else DispatchEnv(scenario, horizon=horizon)
+    except ScenarioError as exc:
+        fail([str(p) for p in exc.problems])
+    except ValueError as exc:
+        fail([f"--scenario {scenario}: {exc}"])
+
+
+def train(
+    env: str = typer.Option(JOB_SHOP, "--env", help=f"Environment id to train in: {', '.join(TRAINABLE_ENVS)}."),
+    steps: int = typer.Option(200_000, "--steps", min=0, help="MaskablePPO environment steps."),
+    out_path: Path = typer.Option(..., "--out", help="Model file to write (weights only); the CSV log "
+                                                     "and the SB3 checkpoint go beside it."),
+    seed: int = typer.Option(0, "--seed", help="Seed of instances or episodes, imitation data, network and PPO."),
+    scenario: Optional[Path] = typer.Option(None, "--scenario", help=f"{DISPATCH}: the scenario file of the line "
+                                                                     "(it needs due dates)."),
+    tightness: Optional[str] = typer.Option(None, "--tightness", help=f"{DYNAMIC_JOB_SHOP}: due-date tightness "
+                                                                      "values, comma-separated (default 2)."),
+    horizon: Optional[float] = typer.Option(None, "--horizon", min=1.0, help="Line envs: episode length, minutes "
+                                                                             "(default: the scenario's run.length)."),
+    sizes: Optional[str] = typer.Option(None, "--sizes", help="Job shop: generated instance sizes, JOBSxMACHINES "
+                                                              f"(default {JOB_SHOP_DEFAULTS['sizes']})."),
+    imitate: int = typer.Option(300, "--imitate", min=0,
+                                help="Episodes imitated before PPO (0: none): generated job-shop instances solved by "
+                                     "CP-SAT, or on line envs episodes of the best rule on training seeds."),
+    expert_time_limit: Optional[float] = typer.Option(
+        None, "--expert-time-limit", min=0.01,
+        help="Job shop: CP-SAT deterministic seconds per imitated instance (reproducible; default "
+             f"{JOB_SHOP_DEFAULTS['expert_time_limit']})."),
+    learning_rate: float = typer.Option(1e-4, "--learning-rate", min=1e-7, max=1.0, help="MaskablePPO learning rate."),
+    eval_every: int = typer.Option(20_000, "--eval-every", min=1, help="PPO steps between evaluations."),
+    eval_seeds: int = typer.Option(50, "--eval-seeds", min=1, help="Line envs: validation episodes per evaluation "
+                                                                   "(seeds 10000, 10001, ...)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="SB3 checkpoint (OUT.ckpt.zip) to continue "
+                                                                 "from. It is unpickled: name only files you trust."),
+) -> None:
+    """Train the learned dispatcher: on generated job-shop instances (makespan) or on a line with due dates
+    (tardiness); keeps the best model on the validation set."""
+    _check_options(env, scenario, horizon, sizes, expert_time_limit, tightness)
     if resume is not None and not resume.is_file():
         fail([f"--resume: no checkpoint file {resume}"])
     from policies.training import TrainConfig, train as run_training
 
-    config = TrainConfig(out=out_path, steps=steps, seed=seed, sizes=_sizes(sizes), imitate=imitate,
-                         expert_time_limit=expert_time_limit, eval_every=eval_every, resume=resume)
+    config = TrainConfig(out=out_path, env=env, steps=steps, seed=seed,
+                         sizes=_sizes(sizes or JOB_SHOP_DEFAULTS["sizes"]), imitate=imitate,
+                         expert_time_limit=expert_time_limit or JOB_SHOP_DEFAULTS["expert_time_limit"],
+                         scenario=scenario, tightness=_tightness(tightness or "2"), horizon=horizon,
+                         eval_seeds=eval_seeds, learning_rate=learning_rate, eval_every=eval_every, resume=resume)
     with progress_bar(transient=False) as progress:
         result = run_training(config, progress)
-    out().print(f"best dev-set gap {result['best_gap_pct']:.2f}% ({result['best_phase']}, step "
-                f"{result['best_steps']}); model {result['model']}, log {result['log']}, "
-                f"checkpoint {result['checkpoint']}", highlight=False)
+    unit = "%" if result["metric"] == "gap_pct" else " min"
+    out().print(f"teacher {result['teacher']}; best validation {result['metric']} {result['best']:.2f}{unit} "
+                f"({result['best_phase']}, step {result['best_steps']}); model {result['model']}, log "
+                f"{result['log']}, checkpoint {result['checkpoint']}", highlight=False)

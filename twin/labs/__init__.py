@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import yaml
+
 import twin
 
 LANGUAGES = ("en", "zh")
 """Languages of every lab message: English and simplified Chinese."""
-LAB_NUMBERS = (1, 3)
+LAB_NUMBERS = (1, 2, 3, 4, 5, 6)
 """The labs that ship, in teaching order."""
 RESULT_MARKER = "yuetwin_lab_result"
 """Key that marks a JSON file as a ``twin lab check --result`` file (its value is the format version)."""
@@ -37,6 +39,44 @@ Text = dict[str, str]
 def text(en: str, zh: str) -> Text:
     """A message in both languages."""
     return {"en": en, "zh": zh}
+
+
+def read_answer(folder: Path, file: str = "answer.yaml") -> tuple[dict[str, Any], Optional[str]]:
+    """The student's answer file in ``folder`` as a mapping (empty if it cannot be read), and what is wrong
+    with the file (None if it reads)."""
+    path = folder / file
+    if not path.exists():
+        return {}, f"{file} missing"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        return {}, f"{file} is not valid YAML: {exc}"
+    return (data, None) if isinstance(data, dict) else ({}, f"{file} has no 'key: value' lines")
+
+
+def as_number(value: Any) -> Optional[float]:
+    """``value`` as a float if the student wrote a number (not ``true``/``false``, not ``TODO``), else None."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def changed_paths(given: Any, starter: Any, path: str = "") -> list[str]:
+    """Where a student's data differs from the starter's (both plain data, e.g. ``model_dump(mode="json")``
+    of a scenario or a robot cell): dotted paths such as ``stations.test.buffer`` or
+    ``obstacles.pad_magazine.center.0``; list items with a ``name`` are named by it, others numbered."""
+    if isinstance(given, dict) and isinstance(starter, dict):
+        return [p for key in sorted(set(given) | set(starter), key=str)
+                for p in changed_paths(given.get(key), starter.get(key), f"{path}.{key}" if path else str(key))]
+    if isinstance(given, list) and isinstance(starter, list) and len(given) == len(starter):
+        def label(index: int, item: Any) -> str:
+            return item["name"] if isinstance(item, dict) and isinstance(item.get("name"), str) else str(index)
+        return [p for i, (a, b) in enumerate(zip(given, starter))
+                for p in changed_paths(a, b, f"{path}.{label(i, b)}" if path else label(i, b))]
+    return [] if given == starter else [path]
+
+
+def not_checked(names: tuple[str, ...], why: Text, hint: Text) -> list[Finding]:
+    """Failed findings for items that cannot be checked because something they need is wrong."""
+    return [Finding(name, False, text(f"not checked: {why['en']}", f"未检查：{why['zh']}"), hint) for name in names]
 
 
 class LabError(ValueError):

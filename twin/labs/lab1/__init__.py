@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Optional
-
-import yaml
+from typing import Any
 
 from twin.config import ScenarioError, load_scenario
 from twin.config.scenario import Scenario, suggest
-from twin.labs import Finding, text
+from twin.labs import Finding, as_number, not_checked, read_answer, text
 
 TITLE = text("Find the bottleneck of a line", "找出产线瓶颈")
 MINUTES = 30
@@ -53,17 +51,6 @@ def _line_findings(scenario: Scenario) -> list[str]:
     return wrong
 
 
-def _answer(folder: Path) -> tuple[Optional[dict[str, Any]], Optional[str]]:
-    path = folder / "answer.yaml"
-    if not path.exists():
-        return None, "answer.yaml missing"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        return None, f"answer.yaml is not valid YAML: {exc}"
-    return (data, None) if isinstance(data, dict) else (None, "answer.yaml has no 'bottleneck:' line")
-
-
 def _hand_utilization(scenario: Scenario, station: str) -> float:
     """Arrival rate (orders/min) x lot size x mean processing time (min) / servers, before scrap."""
     orders = scenario.orders
@@ -81,12 +68,12 @@ def check(folder: Path) -> list[Finding]:
     except (ScenarioError, OSError) as exc:
         problems = [str(p) for p in exc.problems] if isinstance(exc, ScenarioError) else [str(exc)]
         joined = "; ".join(problems)
-        not_checked = text("not checked: line.yaml does not load", "未检查：line.yaml 无法加载")
         fix = text("Run `twin validate line.yaml` and fix each error it names.",
                    "运行 `twin validate line.yaml`，逐条修正其指出的错误。")
         return [Finding("line", False, text(f"line.yaml does not load: {joined}", f"line.yaml 无法加载：{joined}"),
                         fix),
-                Finding("bottleneck", False, not_checked, fix), Finding("utilization", False, not_checked, fix)]
+                *not_checked(("bottleneck", "utilization"), text("line.yaml does not load", "line.yaml 无法加载"),
+                             fix)]
     scenario = loaded.scenario
     wrong = _line_findings(scenario)
     findings = [Finding("line", not wrong,
@@ -100,8 +87,8 @@ def check(folder: Path) -> list[Finding]:
     result = run_experiment(scenario.model_copy(update={"run": run}))
     engine_bottleneck = result.bottleneck()["station"]
     measured = result.stations()[engine_bottleneck]["utilization"].mean
-    answer, problem = _answer(folder)
-    named = None if answer is None else answer.get("bottleneck")
+    answer, problem = read_answer(folder)
+    named = answer.get("bottleneck")
     names = [s.name for s in scenario.stations]
     if problem is not None or named not in names:
         close = suggest(str(named), names)
@@ -128,16 +115,16 @@ def check(folder: Path) -> list[Finding]:
 
 
 def _utilization_finding(scenario: Scenario, bottleneck: str, measured: float,
-                         answer: Optional[dict[str, Any]]) -> Finding:
+                         answer: dict[str, Any]) -> Finding:
     hint = text(f"Utilisation = arrival rate x mean time / servers, e.g. 1/5 per min x 4.0 min / 1 = 0.80. "
                 f"Compute it for {bottleneck} by hand.",
                 f"利用率 = 到达率 × 平均加工时间 / 并行机器数，例如 每分钟 1/5 × 4.0 分钟 / 1 = 0.80。"
                 f"请手工计算 {bottleneck} 的利用率。")
-    value = None if answer is None else answer.get("bottleneck_utilization")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+    value = as_number(answer.get("bottleneck_utilization"))
+    if value is None or not 0 <= value <= 1:
         return Finding("utilization", False, text(
-            f"bottleneck_utilization: {value!r} is not a fraction between 0 and 1.",
-            f"bottleneck_utilization: {value!r} 不是 0 到 1 之间的小数。"), hint)
+            f"bottleneck_utilization: {answer.get('bottleneck_utilization')!r} is not a fraction between 0 and 1.",
+            f"bottleneck_utilization: {answer.get('bottleneck_utilization')!r} 不是 0 到 1 之间的小数。"), hint)
     truth = _hand_utilization(scenario, bottleneck)
     if abs(value - truth) <= UTILIZATION_TOLERANCE:
         return Finding("utilization", True, text(

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from twin.config.scenario import suggest
-from twin.labs import Finding, text
+from twin.labs import Finding, as_number, not_checked, read_answer, text
 
 TITLE = text("Dispatching rules on a job shop", "作业车间的派工规则")
 MINUTES = 30
@@ -32,22 +30,14 @@ def check(folder: Path) -> list[Finding]:
     from policies.rules import RULE_NAMES, make_rule
     from policies.training import mean_tardiness
 
-    path = folder / "answer.yaml"
-    try:
-        answer = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
-    except yaml.YAMLError as exc:
-        answer = None
-        problem = f"answer.yaml is not valid YAML: {exc}"
-    else:
-        problem = None if isinstance(answer, dict) else "answer.yaml missing or without 'rule:'"
-    name = str(answer.get("rule")) if isinstance(answer, dict) else ""
+    answer, problem = read_answer(folder)
+    name = str(answer.get("rule", ""))
     rule_hint = text(f"Write one of {', '.join(RULE_NAMES)} after 'rule:' in answer.yaml.",
                      f"请在 answer.yaml 的 'rule:' 后写上 {', '.join(RULE_NAMES)} 之一。")
-    not_checked = text("not checked: no valid rule", "未检查：规则无效")
     if problem is not None or name.lower() not in RULE_NAMES:
         why = problem or f"rule: {name!r} is not a dispatching rule.{suggest(name.lower(), list(RULE_NAMES))}"
-        return [Finding("rule", False, text(why, why), rule_hint), Finding("target", False, not_checked, rule_hint),
-                Finding("reported", False, not_checked, rule_hint)]
+        return [Finding("rule", False, text(why, why), rule_hint),
+                *not_checked(("target", "reported"), text("no valid rule", "规则无效"), rule_hint)]
     findings = [Finding("rule", True, text(f"rule {name} is a known dispatching rule.", f"规则 {name} 有效。"))]
     measured = mean_tardiness(DynamicJobShopEnv(), make_rule(name), HELD_OUT_SEEDS)
     if measured <= TARGET_TARDINESS:
@@ -65,8 +55,7 @@ def check(folder: Path) -> list[Finding]:
             "Tardiness depends on due dates: try the rules that look at them (edd, cr, atc) and compare.",
             "拖期取决于交期：试试考虑交期的规则（edd、cr、atc）并比较结果。")))
     reported = answer.get("rule_tardiness")
-    if isinstance(reported, (int, float)) and not isinstance(reported, bool) and \
-            abs(reported - measured) <= REPORT_TOLERANCE * measured:
+    if as_number(reported) is not None and abs(reported - measured) <= REPORT_TOLERANCE * measured:
         findings.append(Finding("reported", True, text(
             f"Right: you measured {reported:g} min for {name} on the held-out seeds.",
             f"正确：你测得 {name} 在保留种子上的平均总拖期为 {reported:g} 分钟。")))
