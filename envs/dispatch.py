@@ -228,12 +228,14 @@ class PolicyDecider:
 
 @functools.lru_cache(maxsize=4)
 def learned_decider(model: Optional[str] = None) -> PolicyDecider:
-    """The in-process decider of the ``learned_dispatch`` scheduling lever: the learned policy of the model
-    file ``model`` (None: the line model shipped with YueTwin, trained on due dates), loaded once per
-    process."""
-    from policies.learned import LearnedPolicy
+    """The in-process decider of the ``learned_dispatch`` scheduling lever, loaded once per process: the
+    shipped model named ``model`` (a key of ``policies.learned.SHIPPED_MODELS``), else the model file
+    ``model``; None: the generic line model shipped with YueTwin, trained on due dates."""
+    from policies.learned import SHIPPED_MODELS, LearnedPolicy
 
-    return PolicyDecider(LearnedPolicy.load(model, kind="line"))
+    if model is None or model in SHIPPED_MODELS:
+        return PolicyDecider(LearnedPolicy.load(kind=model or "line"))
+    return PolicyDecider(LearnedPolicy.load(model))
 
 
 def _check_max_candidates(max_candidates: Any) -> None:

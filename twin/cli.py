@@ -107,13 +107,26 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _load(file: Path, set_: list[str]) -> LoadedScenario:
-    """A validated scenario whose robot cells can do their tasks, or exit 2 naming every problem."""
+def _load(file: Path, set_: list[str], levels: tuple[str, ...] = (AS_IS,)) -> LoadedScenario:
+    """A validated scenario whose robot cells can do their tasks and whose learned dispatchers (at each of
+    ``levels``) load, or exit 2 naming every problem."""
     try:
         loaded = load_scenario(file, set_)
+        lever_sets = [level_levers(loaded.scenario, level) for level in levels]
     except ScenarioError as exc:
         fail([str(p) for p in exc.problems])
     problems = robot_cell_problems(loaded)
+    for levers in lever_sets:
+        scheduling = levers.scheduling
+        if scheduling is not None and scheduling.method == "learned_dispatch":
+            from envs.dispatch import learned_decider
+            from policies.learned import SHIPPED_MODELS, ModelFileError
+
+            try:
+                learned_decider(scheduling.model)
+            except ModelFileError as exc:
+                problems.append(f"{file}: levers.scheduling.model: {exc}; name a shipped model "
+                                f"({', '.join(SHIPPED_MODELS)}) or a model file written by `twin train`")
     if problems:
         fail(problems)
     return loaded
@@ -213,15 +226,10 @@ def compare(
     to the baseline, the attribution of each step to its levers, and cost and payback."""
     from twin.compare import keep_comparison
 
-    loaded = _load(file, set_)
     names = [x.strip() for x in levels.split(",") if x.strip()]
     if len(names) < 2 or len(set(names)) != len(names):
         fail([f"--levels {levels}: give two or more distinct levels, e.g. basic,leading"])
-    try:
-        for name in names:
-            level_levers(loaded.scenario, name)
-    except ScenarioError as exc:
-        fail([str(p) for p in exc.problems])
+    loaded = _load(file, set_, tuple(names))
     scenario = loaded.scenario
     total = reps or scenario.run.replications
     seed = scenario.run.seed if seed is None else seed

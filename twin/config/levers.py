@@ -47,8 +47,10 @@ class SchedulingLever(_Lever):
     plan_units: int = Field(100, ge=1, description="Most lots in one plan (earliest due first); the rest "
                                                    "follow after the planned ones, first come first served.")
     min_replan_gap: float = Field(30, ge=0, description="Minutes between disturbance re-plans (closed_loop).")
-    model: Optional[str] = Field(None, description="Model file of the learned dispatcher (learned_dispatch); "
-                                                   "None: the model shipped with YueTwin.")
+    model: Optional[str] = Field(None, description="The learned dispatcher (learned_dispatch): the name of a "
+                                                   "model shipped with YueTwin (policies/models/: line, "
+                                                   "smt_line, ...) or the path of a model file (.pt) written "
+                                                   "by `twin train`; None: the generic line model.")
 
 
 class InformationLever(_Lever):
