@@ -70,6 +70,16 @@ def list_runs(path: Path) -> list[dict[str, Any]]:
         return list(reversed(db.list_runs()))
 
 
+def pick_run(runs: list[dict[str, Any]], requested: Any, prefer_kind: Optional[str] = None) -> int:
+    """The run id asked for (e.g. in the URL) if it is one of ``runs``, else the first run of kind
+    ``prefer_kind`` (if given and present), else the first run. ``runs`` is not empty."""
+    ids = [r["run_id"] for r in runs]
+    run_id = parse_int(requested)
+    if run_id in ids:
+        return run_id
+    return next((r["run_id"] for r in runs if r["kind"] == prefer_kind), ids[0])
+
+
 def run_meta(path: Path, run_id: int) -> dict[str, Any]:
     """A run's metadata and scenario text, without reading its replications."""
     with open_store(path) as db:

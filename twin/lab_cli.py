@@ -5,7 +5,7 @@ the main app with ``app.add_typer(lab_app, name="lab")``. Every message is in En
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 from rich.table import Table
@@ -36,6 +36,16 @@ def list_labs(lang: str = _LANG) -> None:
         out().print(f"{lab.number}  {lab.title[lang]}  ({lab.minutes} {minutes})", highlight=False, soft_wrap=True)
 
 
+def _list_written(write: Callable[[], list[Path]]) -> None:
+    """Write a lab's files and list them, or exit 2 naming the problem."""
+    try:
+        files = write()
+    except LabError as exc:
+        fail([str(exc)])
+    for path in files:
+        out().print(f"  {path}", highlight=False, soft_wrap=True)
+
+
 @lab_app.command("start")
 def start(number: int = typer.Argument(..., help="Lab number (see `twin lab list`)."),
           folder: Optional[Path] = typer.Argument(None, help="Folder to work in (default: labN)."),
@@ -44,12 +54,7 @@ def start(number: int = typer.Argument(..., help="Lab number (see `twin lab list
     """Copy a lab's instructions (en, zh), starter files and notebook into a folder."""
     lang = _language(lang)
     folder = folder or Path(f"lab{number}")
-    try:
-        files = start_lab(number, folder, overwrite=force)
-    except LabError as exc:
-        fail([str(exc)])
-    for path in files:
-        out().print(f"  {path}", highlight=False, soft_wrap=True)
+    _list_written(lambda: start_lab(number, folder, overwrite=force))
     nxt = text(f"Read {folder / 'instructions.en.md'}; when done, run: twin lab check {number} {folder}",
                f"请阅读 {folder / 'instructions.zh.md'}；完成后运行：twin lab check {number} {folder} --lang zh")
     out().print(nxt[lang], highlight=False, soft_wrap=True)
@@ -102,12 +107,7 @@ def solution(number: int = typer.Argument(..., help="Lab number."),
     """For trainers: a solved copy of the lab (starter files with the solution over them)."""
     lang = _language(lang)
     folder = folder or Path(f"lab{number}-solution")
-    try:
-        files = write_solution(number, folder, overwrite=force)
-    except LabError as exc:
-        fail([str(exc)])
-    for path in files:
-        out().print(f"  {path}", highlight=False, soft_wrap=True)
+    _list_written(lambda: write_solution(number, folder, overwrite=force))
     out().print(text(f"Solved lab {number} in {folder}; `twin lab check {number} {folder}` passes.",
                      f"实验 {number} 的参考答案在 {folder}；`twin lab check {number} {folder}` 可通过。")[lang],
                 highlight=False, soft_wrap=True)

@@ -34,9 +34,7 @@ def _page(lang: str, run: Optional[str], level: Optional[str], rep: Optional[str
     runs = [r for r in data.list_runs(path) if r["replications_done"]]
     if not runs:
         return error_box([t("no_runs", lang, path=path)], lang)
-    ids = [r["run_id"] for r in runs]
-    run_id = data.parse_int(run)
-    run_id = run_id if run_id in ids else ids[0]
+    run_id = data.pick_run(runs, run)
     view = data.level_view(path, run_id, level)
     levels, level, numbers, level_summary = view.levels, view.level, view.replications, view.summary
     replication = data.parse_int(rep)

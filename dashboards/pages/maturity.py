@@ -31,9 +31,7 @@ def _page(lang: str, run: Optional[str]) -> html.Div:
     runs = [r for r in data.list_runs(path) if r["kind"] == "compare"]
     if not runs:
         return error_box([t("no_comparisons", lang)], lang)
-    ids = [r["run_id"] for r in runs]
-    run_id = data.parse_int(run)
-    run_id = run_id if run_id in ids else ids[0]
+    run_id = data.pick_run(runs, run)
     result = data.comparison(path, run_id)
     meta = next(r for r in runs if r["run_id"] == run_id)
     names = {level: level_name(level, lang) for level in result.levels}

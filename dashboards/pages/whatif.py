@@ -37,9 +37,7 @@ def _page(lang: str, run: Optional[str], level: Optional[str], what_if: Optional
     runs = [r for r in data.list_runs(path) if r["replications_done"]]
     if not runs:
         return error_box([t("no_runs", lang, path=path)], lang)
-    ids = [r["run_id"] for r in runs]
-    run_id = data.parse_int(run)
-    run_id = run_id if run_id in ids else next((r["run_id"] for r in runs if r["kind"] == "compare"), ids[0])
+    run_id = data.pick_run(runs, run, prefer_kind="compare")
     view = data.level_view(path, run_id, level)
     meta, levels, level, available = view.meta, view.levels, view.level, len(view.replications)
     parameters = data.what_if_parameters(data.level_scenario(meta, level))
