@@ -51,6 +51,32 @@ LINE_KPIS: dict[str, str] = {
     "agv_utilization": "Fraction of AGV time spent on moves, including empty travel.",
 }
 
+LINE_KPIS_ZH: dict[str, str] = {
+    "throughput_per_hour": "观察期内每小时离开产线的合格成品数（件/小时）。",
+    "exit_rate_per_hour": "每小时离开产线的成品数，含合格与报废（件/小时）。",
+    "wip_mean": "已投产尚未完工的成品的时间平均数量（件）。",
+    "lead_time_mean": "从订单到达到合格成品离开产线的平均时间（分钟）。",
+    "lead_time_p95": "上述交付周期的第 95 百分位数（分钟）。",
+    "flow_time_mean": "从投产到离开产线（合格或报废）的平均时间（分钟）。",
+    "availability": "ISO 22400 中瓶颈工位的 APT / PBT（实际生产时间 / 计划运行时间）。",
+    "effectiveness": "ISO 22400 中瓶颈工位的 PRI × PQ / APT（性能效率）。",
+    "quality_ratio": "ISO 22400 中产线的 GQ / PQ：合格成品 / 完工或报废的成品。",
+    "oee": "可用率 × 性能效率 × 质量合格率。",
+    "first_pass_yield": "ISO 22400 GP / IP：从未返工的合格成品 / 完工或报废的成品。",
+    "scrap_ratio": "ISO 22400 SQ / PQ：报废成品 / 完工或报废的成品。",
+    "rework_ratio": "ISO 22400 RQ / PQ：返工过的成品 / 完工或报废的成品。",
+    "defect_escape_rate": "带有未检出缺陷的合格成品 / 合格成品（比例）。",
+    "energy_kwh": "观察期内全部工位的用电量（千瓦时）。",
+    "energy_kwh_per_good_unit": "能耗 / 合格成品数（千瓦时/件）。",
+    "energy_cost_per_good_unit": "按能源杠杆电价计的能源成本 / 合格成品数（元/件）。",
+    "on_time_rate": "按期完成的订单 / 完成的订单（比例）。",
+    "tardiness_mean": "已完成订单的 max(0, 完成时间 − 交期) 的平均值（分钟）。",
+    "orders_completed": "观察期内最后一件离开产线的订单数（单）。",
+    "rejection_rate": "因首个缓冲区已满而拒收的成品 / 到达的成品（比例）。",
+    "agv_utilization": "AGV 用于搬运（含空驶）的时间比例。",
+}
+"""The same definitions in Chinese (reports in zh)."""
+
 STATION_KPIS: dict[str, str] = {
     "availability": "ISO 22400 APT / PBT (busy time over planned busy time).",
     "effectiveness": "ISO 22400 sum(PRI x PQ) / APT.",

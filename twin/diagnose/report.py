@@ -21,7 +21,7 @@ from twin.config.enterprise import EnterpriseProfile
 from twin.config.tiers import load_preset
 from twin.diagnose.assessment import Assessment, ItemBank, blocker_text
 from twin.diagnose.roadmap import CALIBRATED_KPIS, Roadmap
-from twin.kpi import LINE_KPIS
+from twin.kpi import LINE_KPIS, LINE_KPIS_ZH
 
 LANGS = ("zh", "en")
 TEXT: dict[str, dict[str, str]] = {
@@ -164,7 +164,8 @@ def build_blocks(profile: EnterpriseProfile, assessment: Assessment, bank: ItemB
         blocks += _roadmap_blocks(roadmap, lang, "calibration" in hide)
     used = ["throughput_per_hour", "lead_time_mean", "oee"] + [kpi for _, kpi in CALIBRATED_KPIS]
     blocks += [Block("h2", t("definitions", lang)),
-               Block("table", rows=tuple((k, LINE_KPIS[k]) for k in dict.fromkeys(used)))]
+               Block("table", rows=tuple((k, (LINE_KPIS_ZH if lang == "zh" else LINE_KPIS)[k])
+                                         for k in dict.fromkeys(used)))]
     blocks += [Block("h2", t("assumptions", lang)), Block("p", bank.to_check), Block("p", t("assume_costs", lang)),
                Block("p", t("assume_payback", lang))]
     if "vouchers" not in hide:
