@@ -37,7 +37,8 @@ def load_policy(spec: str, *, seed: int = 0, time_limit: Optional[float] = None,
         seed: seed of the ``random`` rule and of the learned policy's sampling.
         time_limit: CP-SAT wall-clock seconds per instance (``cpsat``, ``learned+cpsat``; default
             ``DEFAULT_TIME_LIMIT``).
-        samples: schedules per instance, the best kept (learned policies: greedy plus samples - 1 sampled).
+        samples: schedules per instance, the best kept (learned policies: greedy plus samples - 1 sampled;
+            ``learned+cpsat``: the best is CP-SAT's hint).
         workers: CP-SAT search threads.
 
     Raises ValueError naming the bad value and the fix: an unknown name (with the closest names and the
@@ -51,8 +52,10 @@ def load_policy(spec: str, *, seed: int = 0, time_limit: Optional[float] = None,
     if key in (CPSAT, HYBRID, LEARNED) or Path(spec).suffix == ".pt":
         from policies.learned import LearnedPolicy  # torch only when a learned policy is asked for
     if key in (CPSAT, HYBRID):
-        _check_unused(key, samples=samples)
-        warm_start = LearnedPolicy.load(seed=seed) if key == HYBRID else None
+        if key == CPSAT:
+            _check_unused(key, samples=samples)
+        learned = LearnedPolicy.load(seed=seed) if key == HYBRID else None
+        warm_start = BestOfSamples(learned, samples) if learned is not None and samples > 1 else learned
         return CpsatPolicy(DEFAULT_TIME_LIMIT if time_limit is None else time_limit, workers=workers,
                            warm_start=warm_start)
     if key == LEARNED or Path(spec).suffix == ".pt":
