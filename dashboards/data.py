@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import math
 import os
 import tempfile
 import threading
@@ -26,9 +25,8 @@ import scipy.stats  # noqa: F401 -- the confidence intervals need it: imported a
 import twin
 from lines.station import IDLE, OFF, PLANNED_DOWN, STATE_NAMES
 from twin.calendar import WEEK, WorkCalendar, available_calendar, planned_calendar
-from twin.compare import ComparisonResult, load_comparison
+from twin.compare import ComparisonResult, level_scenario, load_comparison, record_replication
 from twin.config import LoadedScenario, ScenarioError, load_scenario
-from twin.config.levers import Levers
 from twin.config.loader import Problem
 from twin.config.scenario import Scenario
 from twin.config.tiers import AS_IS
@@ -144,15 +142,6 @@ def attribution(path: Path, run_id: int) -> dict[str, Any]:
     """A comparison's kept lever attribution ({} when none was kept)."""
     with open_store(path) as db:
         return db.attribution(run_id)
-
-
-def level_scenario(meta: dict[str, Any], level: str) -> Scenario:
-    """The scenario exactly as level ``level`` of a stored run simulated it (a comparison replaces the
-    scenario's levers with the level's)."""
-    scenario = Scenario.model_validate_json(meta["scenario_text"])
-    if meta["kind"] == "compare":
-        scenario = scenario.model_copy(update={"levers": Levers.model_validate(meta["levers"][level])})
-    return scenario
 
 
 def parse_int(value: Any) -> Optional[int]:
@@ -280,56 +269,6 @@ def run_events(path: Path, run_id: int, level: str, replication: int,
     if kept.exists():
         return kept
     return record_replication(path, run_id, level, replication)
-
-
-def record_replication(path: Path, run_id: int, level: str, replication: int) -> Path:
-    """Simulate replication ``replication`` of ``level`` again, with the same seed (so the same random
-    numbers), writing its event log beside the store under a temporary name renamed when complete.
-
-    The re-simulated KPIs must equal the stored ones: if they do not (the run was made by another
-    YueTwin version), nothing is kept and :class:`DashboardError` says so."""
-    from twin.engine import simulate
-    from twin.eventlog import EventLog
-    from twin.kpi import replication_kpis
-
-    with open_store(path) as db:
-        meta = db.run(run_id, summary=False)
-        if level not in meta["levels"]:
-            raise DashboardError(f"run {run_id} has no level '{level}'; its levels are {', '.join(meta['levels'])}")
-        stored = {k.replication: k for k in db.replications(run_id, level)}
-        target = db.replication_events_path(run_id, level, replication)
-    if replication not in stored:
-        raise DashboardError(f"run {run_id} has no stored replication {replication} of level '{level}'; "
-                             f"stored: {', '.join(map(str, sorted(stored))) or 'none'}")
-    scenario = level_scenario(meta, level)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".parquet")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        events = EventLog(tmp)
-        try:
-            line = simulate(scenario, replication, meta["seed"], events)
-        finally:
-            events.close()
-        again = replication_kpis(line, replication).line
-        before = stored[replication].line
-        differing = [k for k in before if not _same(before[k], again.get(k, math.nan))]
-        if differing:
-            raise DashboardError(
-                f"replication {replication} of run {run_id} ({level}) does not come out as stored when simulated "
-                f"again with YueTwin {twin.__version__} (the run was made with {meta['version']}; "
-                f"{', '.join(differing[:3])} differ), so its event log would not belong to the stored KPIs; "
-                "run the comparison again with this version")
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
-
-
-def _same(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def _query(sql: str, params: list[Any]) -> list[tuple]:

@@ -119,6 +119,20 @@ def test_cli_compare_writes_json_and_keeps_the_run(tmp_path):
     shown = subprocess.run([TWIN, "runs", "show", str(data["meta"]["run_id"]), "--store", str(store)],
                            capture_output=True, text=True)
     assert shown.returncode == 0 and "excellent" in shown.stdout
+    # each level's first replication keeps its event log, whose throughput is the stored one
+    from twin.store import ResultStore
+
+    run_id = data["meta"]["run_id"]
+    with ResultStore(store) as db:
+        logs = {level: db.replication_events_path(run_id, level, 0) for level in ("basic", "excellent")}
+        kept = {level: db.replications(run_id, level)[0] for level in logs}
+    assert all(log.exists() for log in logs.values())
+    assert not db.replication_events_path(run_id, "basic", 1).exists()
+    import duckdb
+
+    for level, log in logs.items():
+        good = duckdb.sql(f"SELECT count(*) FROM '{log}' WHERE event = 'exit'").fetchall()[0][0]
+        assert good > 0 and kept[level].line["throughput_per_hour"] > 0
     bad = subprocess.run([TWIN, "compare", str(path), "--levels", "basic,leadng", "--store", str(store)],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Did you mean 'leading'?" in bad.stderr and "Traceback" not in bad.stderr

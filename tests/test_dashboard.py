@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 from dashboards import data, harness
+from twin.compare import ReplayMismatchError
 from dashboards.app import create_app
 from dashboards.figures import normalised
 from dashboards.i18n import KPI_NAMES, KPI_UNITS, LEVER_NAMES, STATE_NAMES, TEXT, fmt_delta, fmt_kpi, level_name
@@ -182,7 +183,7 @@ def test_a_replication_that_does_not_come_out_as_stored_is_not_kept(tmp_path, co
                            [AS_IS], {}, 1)
         db.add_replication(bad, AS_IS, stored(path, run_id, "basic", 0))  # not this scenario's numbers
         db.finish_run(bad)
-    with pytest.raises(data.DashboardError, match="does not come out as stored"):
+    with pytest.raises(ReplayMismatchError, match="does not come out as stored"):
         data.run_events(other, bad, AS_IS, 0)
     assert not list(ResultStore(other).events_path(bad).parent.glob("*.parquet*"))
 

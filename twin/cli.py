@@ -221,10 +221,13 @@ def compare(
     store: Path = _STORE,
     workers: int = _WORKERS,
     cluster: Optional[str] = _CLUSTER,
+    keep_events: bool = typer.Option(True, "--keep-events/--no-keep-events",
+                                     help="Keep the event log of each level's first replication beside the "
+                                          "store (the dashboard's line page shows it at once)."),
 ) -> None:
     """Compare maturity levels of a line with common random numbers: KPIs with 95% CIs, paired differences
     to the baseline, the attribution of each step to its levers, and cost and payback."""
-    from twin.compare import keep_comparison
+    from twin.compare import keep_comparison, record_replication
 
     names = [x.strip() for x in levels.split(",") if x.strip()]
     if len(names) < 2 or len(set(names)) != len(names):
@@ -240,6 +243,11 @@ def compare(
             run_id, result = keep_comparison(db, loaded, names, total, seed, workers, cluster, attribution_reps,
                                              on_result=lambda task_, kpis: progress.advance(bar),
                                              on_plan=lambda n: progress.update(bar, total=n))
+            if keep_events and not result.interrupted:
+                logs = progress.add_task("Keeping the first replication's event log", total=len(names))
+                for name in names:
+                    record_replication(store, run_id, name, 0)
+                    progress.advance(logs)
     except (ClusterError, StoreError) as exc:
         fail([str(exc)])
     if not all(result.replications.values()):

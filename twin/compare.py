@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import tempfile
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -21,9 +24,7 @@ from twin.config.tiers import AS_IS, level_levers, load_preset
 from twin.calendar import planned_calendar
 from twin.executors import Task, run_tasks
 from twin.kpi import ReplicationKpis, estimate
-
-if TYPE_CHECKING:
-    from twin.store import ResultStore
+from twin.store import ResultStore, StoreError
 
 ATTRIBUTED_KPIS = ("throughput_per_hour", "oee", "lead_time_mean", "wip_mean", "energy_kwh_per_good_unit",
                    "on_time_rate", "defect_escape_rate")
@@ -248,7 +249,7 @@ def _attribute(done: dict, a: str, b: str, step: str, differing: list[str], orde
     return out
 
 
-def keep_comparison(db: "ResultStore", loaded: LoadedScenario, levels: list[str], replications: int, seed: int,
+def keep_comparison(db: ResultStore, loaded: LoadedScenario, levels: list[str], replications: int, seed: int,
                     workers: int = 1, cluster: Optional[str] = None, attribution_reps: int = 3,
                     permutations: int = 4, on_result: Optional[Callable[[Task, ReplicationKpis], None]] = None,
                     on_plan: Optional[Callable[[int], None]] = None) -> tuple[int, ComparisonResult]:
@@ -279,7 +280,7 @@ def keep_comparison(db: "ResultStore", loaded: LoadedScenario, levels: list[str]
     return run_id, result
 
 
-def load_comparison(db: "ResultStore", run_id: int) -> ComparisonResult:
+def load_comparison(db: ResultStore, run_id: int) -> ComparisonResult:
     """A stored run as a :class:`ComparisonResult`: the stored scenario, seed, levels, levers (a
     comparison's per level; a plain or what-if run's own) and replications, and the kept attribution
     ({} when none was kept). Paired deltas and economics are recomputed from the stored replications.
@@ -293,3 +294,67 @@ def load_comparison(db: "ResultStore", run_id: int) -> ComparisonResult:
     return ComparisonResult(scenario, meta["seed"], meta["levels"], levers, db.replications_by_level(run_id),
                             db.attribution(run_id), meta["scenario_sha256"],
                             interrupted=meta["status"] == "interrupted")
+
+
+class ReplayMismatchError(StoreError):
+    """A stored replication does not come out as stored when simulated again (another YueTwin version)."""
+
+
+def level_scenario(meta: dict[str, Any], level: str) -> Scenario:
+    """The scenario exactly as level ``level`` of a stored run (``ResultStore.run``) simulated it (a
+    comparison replaces the scenario's levers with the level's)."""
+    scenario = Scenario.model_validate_json(meta["scenario_text"])
+    if meta["kind"] == "compare":
+        scenario = scenario.model_copy(update={"levers": Levers.model_validate(meta["levers"][level])})
+    return scenario
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def record_replication(path: Path, run_id: int, level: str, replication: int) -> Path:
+    """Simulate replication ``replication`` of ``level`` of a stored run again, with the same seed (so the
+    same random numbers), writing its event log beside the store (``ResultStore.replication_events_path``)
+    under a temporary name renamed when complete; returns the log's path.
+
+    The re-simulated KPIs must equal the stored ones: if they do not (the run was made by another
+    YueTwin version), nothing is kept and :class:`ReplayMismatchError` says so. A level or replication the
+    run does not have raises :class:`~twin.store.StoreError`."""
+    from twin.engine import simulate
+    from twin.eventlog import EventLog
+    from twin.kpi import replication_kpis
+
+    with ResultStore(path) as db:
+        meta = db.run(run_id, summary=False)
+        if level not in meta["levels"]:
+            raise StoreError(f"run {run_id} has no level '{level}'; its levels are {', '.join(meta['levels'])}")
+        stored = {k.replication: k for k in db.replications(run_id, level)}
+        target = db.replication_events_path(run_id, level, replication)
+    if replication not in stored:
+        raise StoreError(f"run {run_id} has no stored replication {replication} of level '{level}'; "
+                         f"stored: {', '.join(map(str, sorted(stored))) or 'none'}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".parquet")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        events = EventLog(tmp)
+        try:
+            line = simulate(level_scenario(meta, level), replication, meta["seed"], events)
+        finally:
+            events.close()
+        again = replication_kpis(line, replication).line
+        before = stored[replication].line
+        differing = [k for k in before if not _same(before[k], again.get(k, math.nan))]
+        if differing:
+            raise ReplayMismatchError(
+                f"replication {replication} of run {run_id} ({level}) does not come out as stored when simulated "
+                f"again with YueTwin {twin.__version__} (the run was made with {meta['version']}; "
+                f"{', '.join(differing[:3])} differ), so its event log would not belong to the stored KPIs; "
+                "run the comparison again with this version")
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target
