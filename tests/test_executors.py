@@ -94,14 +94,15 @@ def test_bit_identical_on_every_executor(where, cluster, inline_results):
 
 @pytest.mark.parametrize("where", ["pool", "dask"])
 def test_results_in_task_order_whatever_the_completion_order(where, cluster):
-    # Task 0 is long; the other worker finishes all short ones first.
+    # Task 0 is long; the other worker finishes short ones first.
     tasks = [Task(("long", 0), line(length=150_000), 0, 1)]
     tasks += [Task(("short", r), line(length=500), r, 1) for r in range(5)]
     seen: list[tuple] = []
     kwargs = {"workers": 2} if where == "pool" else {"cluster": cluster.scheduler_address}
     results, interrupted = run_tasks(tasks, on_result=lambda t, k: seen.append(t.key), **kwargs)
     assert not interrupted
-    assert seen[-1] == ("long", 0)  # completion order differs from task order ...
+    assert seen[0] != ("long", 0)  # completion order differs from task order (a scheduler may still queue
+    # a short task behind the long one on the same worker, so the long one need not be last) ...
     assert list(results) == [t.key for t in tasks]  # ... the results do not
     assert sorted(seen) == sorted(results)
     for task in tasks:
