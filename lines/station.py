@@ -331,11 +331,8 @@ class Server:
             target = line.complete(part, op, st)
             if target is None:
                 continue
-            if target is st:  # sent back to this station: it never left, so it re-enters even if full
-                st.reserved += 1
-                st.arrive(part)
-            elif target.name in st.routes or not target.has_space():
-                yield from self._send(part, target)
+            if target is st or target.name in st.routes or not target.has_space():
+                yield from self._send(part, target)  # also a part sent back here, which re-enters even if full
             else:  # the common case, kept inline for speed
                 target.reserved += 1
                 target.arrive(part)

@@ -15,6 +15,7 @@ Model files (``save_model`` / ``load_model``) hold only tensors and plain values
 from __future__ import annotations
 
 import difflib
+import functools
 import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
@@ -77,6 +78,7 @@ class CandidateNet(nn.Module):
         return scores, self.context(torch.cat([pooled, line], dim=-1))
 
 
+@functools.lru_cache(maxsize=1)
 def _sb3_classes() -> tuple[type, type, type]:
     """The SB3 pieces, built on first use so that rules and solvers never import SB3."""
     from sb3_contrib.common.maskable.policies import MaskableMultiInputActorCriticPolicy

@@ -119,7 +119,8 @@ def test_cli_compare_writes_json_and_keeps_the_run(tmp_path):
     shown = subprocess.run([TWIN, "runs", "show", str(data["meta"]["run_id"]), "--store", str(store)],
                            capture_output=True, text=True)
     assert shown.returncode == 0 and "excellent" in shown.stdout
-    # each level's first replication keeps its event log, whose throughput is the stored one
+    # each level's first replication keeps its event log: its good units leaving in the observation window
+    # are the stored throughput x window hours
     from twin.store import ResultStore
 
     run_id = data["meta"]["run_id"]
@@ -130,9 +131,12 @@ def test_cli_compare_writes_json_and_keeps_the_run(tmp_path):
     assert not db.replication_events_path(run_id, "basic", 1).exists()
     import duckdb
 
+    warmup, length = 480, 2880
     for level, log in logs.items():
-        good = duckdb.sql(f"SELECT count(*) FROM '{log}' WHERE event = 'exit'").fetchall()[0][0]
-        assert good > 0 and kept[level].line["throughput_per_hour"] > 0
+        good = duckdb.sql(f"SELECT count(*) FROM '{log}' WHERE event = 'exit' AND time >= {warmup} "
+                          f"AND time <= {warmup + length}").fetchall()[0][0]
+        assert good > 0
+        assert abs(good - kept[level].line["throughput_per_hour"] * length / 60) <= 1
     bad = subprocess.run([TWIN, "compare", str(path), "--levels", "basic,leadng", "--store", str(store)],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Did you mean 'leading'?" in bad.stderr and "Traceback" not in bad.stderr

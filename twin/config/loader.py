@@ -338,14 +338,21 @@ def read_orders_csv(path: Path, products: list[str]) -> list[ScheduledOrder]:
 
 
 # ------------------------------------------------------------------------------------------ entry point
+def read_mapping(path: Path, what: str) -> tuple[dict, dict[Loc, int]]:
+    """A YAML document that must be a mapping, and its line numbers; ScenarioError saying ``what`` it
+    should be otherwise."""
+    data, lines = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(str(path), "", 1, what)])
+    return data, lines
+
+
 def load_scenario(path: Union[str, Path], overrides: Optional[list[str]] = None) -> LoadedScenario:
     """Read, override and validate a scenario file. Raises :class:`ScenarioError` listing every problem."""
     path = Path(path)
     file = str(path)
-    data, lines = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ScenarioError([Problem(file, "", 1, "a scenario is a mapping with keys name, run, products, "
-                                                  "stations, orders; see `twin schema`")])
+    data, lines = read_mapping(path, "a scenario is a mapping with keys name, run, products, stations, orders; "
+                                     "see `twin schema`")
     overridden = {apply_override(data, a, file) for a in overrides or []}
     try:
         scenario = Scenario.model_validate(data)

@@ -22,7 +22,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twin.config.enterprise import EnterpriseProfile, LeverName, System
-from twin.config.loader import Problem, ScenarioError, read_yaml
+from twin.config.loader import ScenarioError, read_yaml, validation_problems
 from twin.config.tiers import TIERS
 
 BANK_PATH = Path(__file__).with_name("bank.yaml")
@@ -126,8 +126,7 @@ def load_bank(path: Path = BANK_PATH) -> ItemBank:
     try:
         return ItemBank.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError([Problem(str(path), ".".join(str(x) for x in e["loc"]), lines.get(tuple(e["loc"])),
-                                     e["msg"].removeprefix("Value error, ")) for e in exc.errors()]) from None
+        raise ScenarioError(validation_problems(exc, data, lines, str(path), root=ItemBank)) from None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Union
 from pydantic import ValidationError
 
 from twin.config.enterprise import EnterpriseProfile
-from twin.config.loader import Problem, ScenarioError, load_scenario, located_problem, read_yaml, validation_problems
+from twin.config.loader import ScenarioError, load_scenario, located_problem, read_mapping, validation_problems
 from twin.config.scenario import suggest
 from twin.diagnose.assessment import ItemBank
 
@@ -30,10 +30,8 @@ def load_profile(path: Union[str, Path], bank: ItemBank) -> LoadedProfile:
     including those of the line scenarios it names and answers to requirements the bank lacks."""
     path = Path(path)
     file = str(path)
-    data, lines = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ScenarioError([Problem(file, "", 1, "a profile is a mapping with keys name, industry, employees, "
-                                                  "products, lines, ...; see docs/diagnose.md")])
+    data, lines = read_mapping(path, "a profile is a mapping with keys name, industry, employees, products, "
+                                     "lines, ...; see docs/diagnose.md")
     try:
         profile = EnterpriseProfile.model_validate(data)
     except ValidationError as exc:
