@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import zipfile
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,13 +31,19 @@ from envs.spaces import FEATURE, N_CANDIDATE_FEATURES, N_LINE_FEATURES
 
 MODEL_FORMAT = "yuetwin-dispatcher"
 MODEL_VERSION = 1
-SLACK_CLIP = 10.0
-"""The network sees slack clipped to [-SLACK_CLIP, SLACK_CLIP] time_scale units: far from its due date a
-job's exact slack does not matter, and unbounded inputs would swamp the other features."""
-SHIPPED_MODELS: dict[str, str] = {"job_shop": "models/dispatcher.pt", "line": "models/line_dispatcher.pt"}
+FEATURE_CLIP: dict[str, tuple[float, float]] = {"slack": (-10.0, 10.0), "waiting": (-math.inf, 30.0),
+                                                "next_queue_work": (-math.inf, 30.0)}
+"""The network sees these candidate features (time_scale units) clipped to (low, high). Far from its due
+date a job's exact slack does not matter; waiting and next-queue work reach about 30 units in the
+training envs (the dynamic job shop at 90 % utilisation, Taillard 50 x 20), while a line of lots
+counted in panels (``scenarios/smt_line.yaml``) reaches hundreds: past the range it was trained on, the
+network sees the range's edge rather than extrapolating."""
+SHIPPED_MODELS: dict[str, str] = {"job_shop": "models/dispatcher.pt", "line": "models/line_dispatcher.pt",
+                                  "smt_line": "models/smt_line_dispatcher.pt"}
 """The models that ship in the package (``policies/models/``), each with its model card beside it, by kind:
-``job_shop`` (makespan, static job shop: ``policies.lookup``'s ``learned``) and ``line`` (tardiness, lines
-with due dates: the ``learned_dispatch`` scheduling lever)."""
+``job_shop`` (makespan, static job shop: ``policies.lookup``'s ``learned``), ``line`` (tardiness, the
+generic model of lines with due dates: the ``learned_dispatch`` scheduling lever's default) and
+``smt_line`` (tardiness, trained on ``scenarios/smt_line.yaml``'s own line, which its leading tier names)."""
 
 
 class ModelFileError(ValueError):
@@ -56,6 +63,12 @@ class CandidateNet(nn.Module):
         self.score = nn.Sequential(nn.Linear(3 * hidden + N_LINE_FEATURES, hidden), nn.ReLU(),
                                    nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.context = nn.Sequential(nn.Linear(2 * hidden + N_LINE_FEATURES, hidden), nn.ReLU())
+        low = torch.full((N_CANDIDATE_FEATURES,), -math.inf)
+        high = torch.full((N_CANDIDATE_FEATURES,), math.inf)
+        for name, (lowest, highest) in FEATURE_CLIP.items():
+            low[FEATURE[name]], high[FEATURE[name]] = lowest, highest
+        self.register_buffer("low", low, persistent=False)  # not in model files: a constant of the code
+        self.register_buffer("high", high, persistent=False)
 
     def forward(self, candidates: torch.Tensor, mask: torch.Tensor,
                 line: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,9 +76,7 @@ class CandidateNet(nn.Module):
         illegal rows, context (B, hidden)."""
         legal = mask > 0.5
         weight = legal.unsqueeze(-1).float()
-        slack = FEATURE["slack"]
-        candidates = torch.cat([candidates[..., :slack], candidates[..., slack:slack + 1].clamp(-SLACK_CLIP, SLACK_CLIP),
-                                candidates[..., slack + 1:]], dim=-1)
+        candidates = torch.clamp(candidates, self.low, self.high)
         h = self.encode(candidates)
         mean = (h * weight).sum(1) / weight.sum(1).clamp(min=1.0)
         peak = h.masked_fill(~legal.unsqueeze(-1), -1e9).amax(1)
@@ -220,7 +231,7 @@ class LearnedPolicy:
     @classmethod
     def load(cls, path: Optional[Union[str, Path]] = None, seed: int = 0, kind: str = "job_shop") -> "LearnedPolicy":
         """The model file the user names, or (``path`` None) the shipped model of ``kind``
-        (``SHIPPED_MODELS``: ``job_shop`` or ``line``)."""
+        (a key of ``SHIPPED_MODELS``)."""
         net, _ = load_model(shipped_model_path(kind) if path is None else path)
         return cls(net, "learned" if path is None else Path(path).stem, seed)
 

@@ -16,9 +16,9 @@ Two phases:
    validation set and the best model so far is kept:
 
    * job shop: mean gap (%) to the best known makespan of ``eval_instances`` (``gap_pct``);
-   * lines: mean total tardiness (minutes) of ``eval_seeds`` episodes with seeds ``VALIDATION_SEED``,
-     ``VALIDATION_SEED`` + 1, ... (``tardiness_min``; on the dynamic job shop, the mean over the
-     ``tightness`` values).
+   * lines: mean total tardiness of ``eval_seeds`` episodes with seeds ``VALIDATION_SEED``,
+     ``VALIDATION_SEED`` + 1, ..., in % of the teacher's on the same seeds (``tardiness_pct_of_teacher``;
+     on the dynamic job shop, the mean of that % over the ``tightness`` values, so each counts the same).
 
 Seeds of line episodes: benchmark test seeds are 0-99 (``bench/scheduling_quality.py``), validation seeds
 start at ``VALIDATION_SEED`` (10 000), imitation and teacher-trial seeds are drawn at or above
@@ -62,6 +62,9 @@ TRAINING_SEED_FLOOR = 1_000_000
 """Imitation and teacher-trial episodes of line envs use seeds at or above this."""
 TEACHER_TRIAL_EPISODES = 20
 """Training episodes on which every rule is scored to choose the line teacher."""
+TARDINESS_FLOOR = 1.0
+"""Minutes: the teacher's tardiness used to scale rewards and scores is at least this (a teacher without
+tardiness on a variant would otherwise divide by zero)."""
 
 
 @dataclass
@@ -86,8 +89,8 @@ class TrainConfig:
     """``yuetwin/Dispatch-v0`` only: the scenario file of the line."""
     tightness: tuple[float, ...] = (2.0,)
     """``yuetwin/DynamicJobShop-v0`` only: due-date tightness values (due = arrival + tightness x work). The
-    PPO envs and the imitation episodes cycle through them; the teacher trial and the validation score is
-    the mean over them."""
+    PPO envs and the imitation episodes cycle through them, each counting the same (see ``_line_task``);
+    the teacher is the rule with the lowest mean trial tardiness over them."""
     horizon: Optional[float] = None
     """Lines only: episode length, minutes (None: the scenario's ``run.length``)."""
     eval_seeds: int = 50
@@ -145,7 +148,7 @@ class _Task:
     """What differs between envs: how PPO's envs are made, the teacher, the evaluation and its metric."""
 
     metric: str
-    """Name of the evaluation metric (lower is better): ``gap_pct`` or ``tardiness_min``."""
+    """Name of the evaluation metric (lower is better): ``gap_pct`` or ``tardiness_pct_of_teacher``."""
     make_env: Callable[[int], Any]
     """The env of PPO's ``i``-th vectorised env."""
     evaluate: Callable[[Policy], float]
@@ -186,33 +189,49 @@ def _job_shop_task(config: TrainConfig) -> _Task:
 
 
 def _line_task(config: TrainConfig, progress: Any) -> _Task:
-    """The tardiness task of a line env; chooses the teacher rule on training seeds (shown in ``progress``)."""
+    """The tardiness task of a line env; chooses the teacher rule on training seeds (shown in ``progress``).
+
+    On the dynamic job shop with several tightness values, loose due dates leave far less tardiness than
+    tight ones (at 2 and 3: about 1300 and 200 minutes per episode), so without care the tight variant
+    would swamp both PPO's gradients and the model selection. Each variant therefore counts the same:
+    PPO's rewards on variant ``i`` are scaled by (the teacher's mean trial tardiness over the variants) /
+    (its trial tardiness on variant ``i``), and the validation score is relative to the teacher."""
+    from gymnasium.wrappers import TransformReward
+
     from envs.dispatch import DispatchEnv, DynamicJobShopEnv
     from policies.rules import RULE_NAMES, make_rule
 
-    def make_env(i: int) -> DispatchEnv:
-        """The ``i``-th env: on the dynamic job shop, tightness ``config.tightness[i]`` (cyclically)."""
+    def variant(i: int) -> DispatchEnv:
+        """The ``i``-th variant: on the dynamic job shop, tightness ``config.tightness[i]`` (cyclically)."""
         if config.env == DYNAMIC_JOB_SHOP:
             return DynamicJobShopEnv(config.tightness[i % len(config.tightness)], horizon=config.horizon)
         return DispatchEnv(config.scenario, reward="tardiness", horizon=config.horizon)
 
-    variants = [make_env(i) for i in range(len(config.tightness) if config.env == DYNAMIC_JOB_SHOP else 1)]
+    variants = [variant(i) for i in range(len(config.tightness) if config.env == DYNAMIC_JOB_SHOP else 1)]
 
-    def score(policy: Policy, seeds: Any) -> float:
-        """Mean total tardiness (minutes) over ``seeds`` and the variants (tightness values)."""
-        return float(np.mean([mean_tardiness(env, policy, seeds) for env in variants]))
+    def tardiness(policy: Policy, seeds: Any) -> np.ndarray:
+        """Mean total tardiness (minutes) over ``seeds``, one value per variant."""
+        return np.array([mean_tardiness(env, policy, seeds) for env in variants])
 
     rng = np.random.default_rng(_streams(config.seed)["imitation"])
     trial_seeds = rng.integers(TRAINING_SEED_FLOOR, 2 ** 62, TEACHER_TRIAL_EPISODES)
     task = progress.add_task("teacher: rules on training seeds", total=len(RULE_NAMES))
     trial = {}
     for name in RULE_NAMES:
-        trial[name] = score(make_rule(name, seed=config.seed), trial_seeds)
+        trial[name] = tardiness(make_rule(name, seed=config.seed), trial_seeds)
         progress.advance(task)
-    teacher = min(trial, key=trial.__getitem__)
-    progress.update(task, description=f"teacher: {teacher} (mean tardiness {trial[teacher]:.0f} min on "
+    teacher = min(trial, key=lambda name: trial[name].mean())
+    floor = np.maximum(trial[teacher], TARDINESS_FLOOR)
+    reward_scale = floor.mean() / floor
+    progress.update(task, description=f"teacher: {teacher} (mean tardiness {trial[teacher].mean():.0f} min on "
                                       f"{TEACHER_TRIAL_EPISODES} training seeds)")
     validation = range(VALIDATION_SEED, VALIDATION_SEED + config.eval_seeds)
+    teacher_validation = np.maximum(tardiness(make_rule(teacher, seed=config.seed), validation), TARDINESS_FLOOR)
+
+    def make_env(i: int) -> Any:
+        """PPO's ``i``-th env: variant ``i`` with its rewards scaled (see above)."""
+        scale = float(reward_scale[i % len(variants)])
+        return TransformReward(variant(i), lambda reward: reward * scale)
 
     def imitation_data(progress_imitation: Callable[[int], None]) -> tuple[list[dict], list[int]]:
         """(observations, teacher choices) of ``config.imitate`` episodes on training seeds."""
@@ -227,14 +246,16 @@ def _line_task(config: TrainConfig, progress: Any) -> _Task:
     where = config.env + (f" on {config.scenario}" if config.env == DISPATCH else
                           f" at tightness {', '.join(f'{t:g}' for t in config.tightness)}")
     return _Task(
-        metric="tardiness_min", make_env=make_env,
-        evaluate=lambda policy: score(policy, validation),
+        metric="tardiness_pct_of_teacher", make_env=make_env,
+        evaluate=lambda policy: float(np.mean(100.0 * tardiness(policy, validation) / teacher_validation)),
         imitation_data=imitation_data, teacher=teacher,
         budget=f"imitation of {config.imitate} episodes of the {teacher} rule + {config.steps} MaskablePPO "
                f"steps (tardiness reward, learning rate {config.learning_rate:g}) on {where}, horizon "
                f"{variants[0].horizon:g} min",
         evaluation={"eval_seeds": [validation.start, validation.stop - 1],
-                    "teacher_trial_tardiness_min": {k: round(v, 1) for k, v in trial.items()}})
+                    "teacher_trial_tardiness_min": {k: round(float(v.mean()), 1) for k, v in trial.items()},
+                    "teacher_validation_tardiness_min": [round(float(v), 1) for v in teacher_validation],
+                    "reward_scale": [round(float(v), 4) for v in reward_scale]})
 
 
 def imitate(net: CandidateNet, observations: list[dict], actions: list[int], epochs: int,
@@ -274,7 +295,8 @@ def imitate(net: CandidateNet, observations: list[dict], actions: list[int], epo
 
 class _Log:
     """The CSV log (appended on resume): steps, mean episode reward, the evaluation metric's name and
-    value (``gap_pct``: %, ``tardiness_min``: minutes), wall seconds."""
+    value (``gap_pct`` and ``tardiness_pct_of_teacher``: %), wall seconds. On line envs with several
+    tightness values the episode rewards are the scaled ones PPO sees."""
 
     FIELDS = ("phase", "steps", "episode_reward_mean", "metric", "eval_metric", "seconds")
 
@@ -315,8 +337,9 @@ def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
     venv.seed(int(streams["instances"].generate_state(1)[0]))  # each env draws its episodes from its seed
     best = {"value": math.inf, "steps": 0, "phase": ""}
     if config.resume is not None and out.exists():
-        results = load_model(out)[1].results  # model files written before the metric column: eval_gap_pct
-        best.update(value=results.get("eval_metric", results.get("eval_gap_pct", math.inf)), phase="before resume")
+        results = load_model(out)[1].results  # model files written before the metric field: eval_gap_pct
+        if results.get("metric", "gap_pct") == task.metric:  # a model scored otherwise cannot be compared
+            best.update(value=results.get("eval_metric", results.get("eval_gap_pct")), phase="before resume")
 
     def keep_if_best(model_net: CandidateNet, phase: str, steps: int, reward: float) -> float:
         value = task.evaluate(LearnedPolicy(model_net))

@@ -113,18 +113,20 @@ def test_shipped_model_beats_the_best_rule_on_the_dev_set():
     assert np.mean(gaps["learned"]) <= np.mean(gaps["mwkr"]) - 3.0, gaps
 
 
-def test_slack_beyond_the_clip_does_not_change_the_scores():
-    """Far from its due date a job's exact slack does not matter to the network (SLACK_CLIP)."""
+@pytest.mark.parametrize("feature", ["slack", "waiting", "next_queue_work"])
+def test_features_beyond_their_clip_do_not_change_the_scores(feature):
+    """Past the range the network was trained on (FEATURE_CLIP), it sees the range's edge: a job far from
+    its due date, or one that has waited for ages, scores as one at the edge; inside the range it differs."""
     from envs.spaces import FEATURE
-    from policies.learned import SLACK_CLIP
+    from policies.learned import FEATURE_CLIP
 
     policy = LearnedPolicy(CandidateNet(16))
     obs = random_observation(np.random.default_rng(5), 8, legal=8)
     far = {k: v.copy() for k, v in obs.items()}
-    obs["candidates"][:, FEATURE["slack"]] = SLACK_CLIP
-    far["candidates"][:, FEATURE["slack"]] = 1e6
+    obs["candidates"][:, FEATURE[feature]] = FEATURE_CLIP[feature][1]
+    far["candidates"][:, FEATURE[feature]] = 1e6
     np.testing.assert_array_equal(policy.scores(obs), policy.scores(far))
-    far["candidates"][0, FEATURE["slack"]] = 0.0
+    far["candidates"][0, FEATURE[feature]] = 0.0
     assert policy.scores(far)[0, 0] != policy.scores(obs)[0, 0]
 
 
@@ -145,22 +147,62 @@ def test_total_tardiness_is_the_sum_over_the_jobs_of_their_lateness():
         assert total > 0  # at 90 % utilisation with tightness 2 some jobs are late
 
 
+def test_each_tightness_counts_the_same_in_line_training(tmp_path):
+    """Loose due dates leave less tardiness than tight ones, so PPO's rewards at tightness 3 are scaled up
+    against those at 2 (by the teacher's tardiness ratio), and the validation score is % of the teacher's
+    tardiness: the teacher itself scores exactly 100."""
+    from rich.progress import Progress
+
+    from envs.dispatch import DynamicJobShopEnv
+    from policies.training import DYNAMIC_JOB_SHOP, TrainConfig, _line_task
+
+    config = TrainConfig(out=tmp_path / "m.pt", env=DYNAMIC_JOB_SHOP, tightness=(2.0, 3.0), horizon=600,
+                         eval_seeds=3)
+    with Progress(disable=True) as progress:
+        task = _line_task(config, progress)
+    assert task.evaluate(make_rule(task.teacher)) == pytest.approx(100.0)
+    tight, loose = task.evaluation["teacher_validation_tardiness_min"]
+    assert tight > loose > 0
+    scale = task.evaluation["reward_scale"]
+    assert scale[1] > 1.0 > scale[0]
+    for i, tightness in enumerate(config.tightness):
+        scaled = run_episode(task.make_env(i), make_rule("edd"), seed=5).total_reward
+        plain = run_episode(DynamicJobShopEnv(tightness, horizon=600), make_rule("edd"), seed=5).total_reward
+        assert scaled == pytest.approx(plain * scale[i], rel=1e-4)
+
+
 def test_twin_train_on_the_dynamic_job_shop_writes_model_log_checkpoint(tmp_path):
     twin = str(Path(sys.executable).with_name("twin"))
     args = [twin, "train", "--env", "yuetwin/DynamicJobShop-v0", "--out", str(tmp_path / "line.pt"), "--steps",
             "2048", "--imitate", "2", "--eval-every", "1024", "--eval-seeds", "2", "--horizon", "300"]
     res = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
-    assert "best validation tardiness_min" in res.stdout
+    assert "best validation tardiness_pct_of_teacher" in res.stdout
     rows = list(csv.DictReader((tmp_path / "line.csv").open()))
     assert [(r["phase"], int(r["steps"])) for r in rows] == [("imitation", 0), ("ppo", 1024), ("ppo", 2048)]
-    assert {r["metric"] for r in rows} == {"tardiness_min"}
+    assert {r["metric"] for r in rows} == {"tardiness_pct_of_teacher"}
     assert (tmp_path / "line.ckpt.zip").is_file()
     _, card = load_model(tmp_path / "line.pt")
     assert card.results["env"] == "yuetwin/DynamicJobShop-v0" and card.results["eval_seeds"] == [10_000, 10_001]
     trial = card.results["teacher_trial_tardiness_min"]
     assert card.results["teacher"] == min(trial, key=trial.get)  # the rule with the lowest training tardiness
     assert card.results["eval_metric"] == pytest.approx(min(float(r["eval_metric"]) for r in rows), abs=1e-3)
+
+
+def test_smt_line_leading_tier_uses_the_model_trained_on_its_own_line():
+    """The SMT scenario's leading tier names the shipped ``smt_line`` model, whose card says it was trained
+    on that scenario's line; the lever loads exactly that file."""
+    from envs.dispatch import learned_decider
+    from twin.config import load_scenario
+    from twin.config.tiers import level_levers
+
+    root = Path(__file__).resolve().parents[1]
+    scheduling = level_levers(load_scenario(root / "scenarios" / "smt_line.yaml").scenario, "leading").scheduling
+    assert (scheduling.method, scheduling.model) == ("learned_dispatch", "smt_line")
+    net, card = load_model(shipped_model_path("smt_line"))
+    assert card.results["env"] == "yuetwin/Dispatch-v0" and "scenarios/smt_line.yaml" in card.training_command
+    for a, b in zip(learned_decider("smt_line").policy.net.state_dict().values(), net.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -128,7 +128,6 @@ def train(
                          eval_seeds=eval_seeds, learning_rate=learning_rate, eval_every=eval_every, resume=resume)
     with progress_bar(transient=False) as progress:
         result = run_training(config, progress)
-    unit = "%" if result["metric"] == "gap_pct" else " min"
-    out().print(f"teacher {result['teacher']}; best validation {result['metric']} {result['best']:.2f}{unit} "
+    out().print(f"teacher {result['teacher']}; best validation {result['metric']} {result['best']:.2f}% "
                 f"({result['best_phase']}, step {result['best_steps']}); model {result['model']}, log "
                 f"{result['log']}, checkpoint {result['checkpoint']}", highlight=False)
