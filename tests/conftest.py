@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from typing import Any
+import signal
+import subprocess
+from typing import Any, Iterator
 
 from twin.config.scenario import Scenario
 
@@ -29,3 +32,19 @@ def saturated(**parts: Any) -> Scenario:
     parts.setdefault("orders", ENDLESS)
     parts.setdefault("release", {"policy": "conwip", "wip_limit": 20})
     return make_scenario(**parts)
+
+
+@contextlib.contextmanager
+def interruptible(args: list[str]) -> Iterator[subprocess.Popen]:
+    """A child process (stdout and stderr piped, text) that takes Ctrl-C (SIGINT) as a terminal would
+    deliver it, even when this test run was started with SIGINT ignored (a background job of a
+    non-interactive shell, whose children inherit the ignore); killed on leaving if it is still running,
+    so a failing test never leaves it behind."""
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

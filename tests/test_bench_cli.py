@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from policies.cpsat import DEFAULT_TIME_LIMIT, CpsatPolicy
 from policies.evaluate import run_episode
 from policies.lookup import POLICY_NAMES, load_policy
 from policies.rules import make_rule
+from tests.conftest import interruptible
 from twin.cli import app
 
 TWIN = str(Path(sys.executable).with_name("twin"))
@@ -87,12 +87,11 @@ def test_load_policy_names():
 
 def test_ctrl_c_keeps_the_finished_instances(tmp_path):
     out = tmp_path / "partial.json"
-    proc = subprocess.Popen([TWIN, "bench", "jssp", "--instances", "ft06,ta01", "--policy", "cpsat",
-                             "--time-limit", "120", "--json", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)  # ft06 is solved in a fraction of a second; ta01 then runs for up to 120 s
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+    with interruptible([TWIN, "bench", "jssp", "--instances", "ft06,ta01", "--policy", "cpsat",
+                        "--time-limit", "120", "--json", str(out)]) as proc:
+        time.sleep(8)  # ft06 is solved in a fraction of a second; ta01 then runs for up to 120 s
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "kept 1 of 2 instances" in stderr
     assert "ft06" in stdout

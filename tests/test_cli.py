@@ -13,6 +13,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import interruptible
+
 TWIN = str(Path(sys.executable).with_name("twin"))
 TINY = """\
 name: cli_line
@@ -104,12 +106,11 @@ def test_schema_is_json():
 
 def test_ctrl_c_keeps_finished_replications(scenario, tmp_path):
     out = tmp_path / "partial.json"
-    proc = subprocess.Popen([TWIN, "run", str(scenario), "--reps", "100000", "--set", "run.length=20000",
-                             "--json", str(out), "--store", str(tmp_path / "s.duckdb")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    with interruptible([TWIN, "run", str(scenario), "--reps", "100000", "--set", "run.length=20000",
+                        "--json", str(out), "--store", str(tmp_path / "s.duckdb")]) as proc:
+        time.sleep(6)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
     data = json.loads(out.read_text())
