@@ -343,6 +343,30 @@ def test_run_killed_mid_replication_keeps_finished_ones(tmp_path):
     assert result.exit_code == 0 and "running" in result.stdout
 
 
+def test_ctrl_c_while_storing_a_replication_waits_for_the_commit(tmp_path, reps):
+    """A Ctrl-C that lands while a replication is written raises KeyboardInterrupt once it is stored,
+    not DuckDB's "Query interrupted" halfway through the write."""
+    with ResultStore(tmp_path / "c.duckdb") as store:
+        run_id = start(store)
+        store.add_replication(run_id, "base", reps[0])
+        insert = store._insert
+
+        def interrupted_insert(con, table, rows):
+            signal.raise_signal(signal.SIGINT)  # what a terminal Ctrl-C delivers, in the middle of the write
+            insert(con, table, rows)
+
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            store._insert = interrupted_insert
+            with pytest.raises(KeyboardInterrupt):
+                store.add_replication(run_id, "base", reps[1])
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            del store._insert
+        assert [k.replication for k in store.replications(run_id)] == [0, 1]
+        assert_same(reps[1], store.replications(run_id)[1])
+
+
 HOLD = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('holding', flush=True); sys.stdin.read()"
 
 

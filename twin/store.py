@@ -48,7 +48,9 @@ import json
 import math
 import os
 import re
+import signal
 import tempfile
+import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -168,6 +170,26 @@ def _py_value(value: Optional[float]) -> float:
     return float("nan") if value is None else float(value)
 
 
+@contextmanager
+def _ctrl_c_after_write() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) that arrives inside until the block has finished, then deliver it to the
+    handler there was before (KeyboardInterrupt, as a rule). DuckDB would otherwise abort the statement
+    it is running and turn the interrupt into an error ("Query interrupted"): the replication being
+    stored would be lost and the run would end with a traceback. Only the main thread receives signals,
+    so elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        signal.raise_signal(signal.SIGINT)
+
+
 class ResultStore:
     """Runs, their per-replication KPIs and event logs, kept in the DuckDB file ``path``.
 
@@ -251,10 +273,10 @@ class ResultStore:
 
     @contextmanager
     def _transaction(self) -> Iterator["duckdb.DuckDBPyConnection"]:
-        """All statements inside land together or not at all."""
+        """All statements inside land together or not at all; a Ctrl-C meanwhile waits for the commit."""
         import duckdb
 
-        with self._session() as con:
+        with _ctrl_c_after_write(), self._session() as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
