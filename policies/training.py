@@ -276,7 +276,11 @@ class PairedWithTeacher(gym.Wrapper):
     teacher's result subtracted, what is left is what the agent's choices changed, so PPO learns from less
     noise (use it with GAE lambda = 1, as the reward comes at the end). Each reset draws the episode's root
     seed from the wrapper's generator (seeded by ``reset(seed=...)``); ``info["teacher_tardiness"]`` at the
-    end is the teacher's total (minutes)."""
+    end is the teacher's total (minutes).
+
+    An episode cut at the env's horizon ends ``terminated``, not ``truncated``: both totals count the open
+    orders' tardiness up to the horizon, so nothing follows, and PPO must not add its critic's guess of a
+    continuation (which SB3 does at a truncation)."""
 
     def __init__(self, env: gym.Env, twin: gym.Env, teacher: Policy, scale: float = 1.0):
         super().__init__(env)
@@ -304,7 +308,7 @@ class PairedWithTeacher(gym.Wrapper):
             return observation, 0.0, terminated, truncated, info
         info = {**info, "teacher_tardiness": self._teacher_total}
         paired = self.scale * (self._teacher_total - self._agent_total) / unwrapped.time_scale
-        return observation, float(paired), terminated, truncated, info
+        return observation, float(paired), True, False, info
 
 
 def imitate(net: CandidateNet, observations: list[dict], actions: list[int], epochs: int,

@@ -170,7 +170,9 @@ def test_each_tightness_counts_the_same_in_line_training(tmp_path):
 def test_paired_reward_is_the_teachers_tardiness_minus_the_agents_on_the_same_episode():
     """PPO's line reward: 0 until the end, then scale x (teacher's total - agent's) / time_scale on the same
     episode. Checked against separate runs of both rules from the root seed the wrapper draws; the teacher
-    paired with itself earns exactly 0 (the same arrivals: common random numbers)."""
+    paired with itself earns exactly 0 (the same arrivals: common random numbers). The horizon (600 min)
+    cuts the episode while jobs still arrive, and the paired episode ends terminated there: its reward is
+    complete, so PPO must not bootstrap a continuation."""
     from envs.dispatch import DynamicJobShopEnv
     from policies.training import PairedWithTeacher, total_tardiness
 
@@ -181,6 +183,7 @@ def test_paired_reward_is_the_teachers_tardiness_minus_the_agents_on_the_same_ep
     root = int(np.random.default_rng(5).integers(2 ** 63))
     plain = DynamicJobShopEnv(2.0, horizon=600)
     atc, edd = (total_tardiness(plain, make_rule(name), root) for name in ("atc", "edd"))
+    assert run_episode(plain, make_rule("edd"), seed=root).info["time"] == 600.0  # cut at the horizon
     assert edd != pytest.approx(atc)  # the rules differ on this episode, so the check below means something
     env = paired()
     observation, _ = env.reset(seed=5)
@@ -191,6 +194,7 @@ def test_paired_reward_is_the_teachers_tardiness_minus_the_agents_on_the_same_ep
         rewards.append(reward)
         done = terminated or truncated
     assert rewards[:-1] == [0.0] * (len(rewards) - 1)
+    assert terminated and not truncated
     assert info["teacher_tardiness"] == pytest.approx(atc, rel=1e-9)
     assert rewards[-1] == pytest.approx(1.5 * (atc - edd) / plain.time_scale, rel=1e-6)
     assert run_episode(paired(), make_rule("atc"), seed=5).total_reward == pytest.approx(0.0, abs=1e-9)
