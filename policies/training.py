@@ -392,7 +392,7 @@ def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
     if config.resume is not None and out.exists():
         results = load_model(out)[1].results  # model files written before the metric field: eval_gap_pct
         if results.get("metric", "gap_pct") == task.metric:  # a model scored otherwise cannot be compared
-            best.update(value=results.get("eval_metric", results.get("eval_gap_pct")), phase="before resume")
+            best.update(value=results.get("eval_metric", results.get("eval_gap_pct", math.inf)), phase="before resume")
 
     def keep_if_best(model_net: CandidateNet, phase: str, steps: int, reward: float) -> float:
         value = task.evaluate(LearnedPolicy(model_net))

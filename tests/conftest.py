@@ -8,6 +8,8 @@ import signal
 import subprocess
 from typing import Any, Iterator
 
+import pytest
+
 from twin.config.scenario import Scenario
 
 ENDLESS = {"arrivals": {"type": "backlog"}, "mix": {"a": 1}}
@@ -32,6 +34,15 @@ def saturated(**parts: Any) -> Scenario:
     parts.setdefault("orders", ENDLESS)
     parts.setdefault("release", {"policy": "conwip", "wip_limit": 20})
     return make_scenario(**parts)
+
+
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt in this process during the test, as in a terminal, even
+    when the test run was started with SIGINT ignored (a background job of a non-interactive shell)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager

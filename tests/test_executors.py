@@ -109,15 +109,6 @@ def test_results_in_task_order_whatever_the_completion_order(where, cluster):
         assert results[task.key].replication == task.replication
 
 
-@pytest.fixture
-def ctrl_c_raises():
-    """Ctrl-C raises KeyboardInterrupt here, as in a terminal, even when the test run was started with
-    SIGINT ignored (a background job of a non-interactive shell)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_keeps_finished_tasks_and_stops_promptly(workers, ctrl_c_raises):
     # A short task first, then long ones (about a second each): Ctrl-C comes with the first result,

@@ -343,7 +343,7 @@ def test_run_killed_mid_replication_keeps_finished_ones(tmp_path):
     assert result.exit_code == 0 and "running" in result.stdout
 
 
-def test_ctrl_c_while_storing_a_replication_waits_for_the_commit(tmp_path, reps):
+def test_ctrl_c_while_storing_a_replication_waits_for_the_commit(tmp_path, reps, ctrl_c_raises):
     """A Ctrl-C that lands while a replication is written raises KeyboardInterrupt once it is stored,
     not DuckDB's "Query interrupted" halfway through the write."""
     with ResultStore(tmp_path / "c.duckdb") as store:
@@ -355,13 +355,11 @@ def test_ctrl_c_while_storing_a_replication_waits_for_the_commit(tmp_path, reps)
             signal.raise_signal(signal.SIGINT)  # what a terminal Ctrl-C delivers, in the middle of the write
             insert(con, table, rows)
 
-        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        store._insert = interrupted_insert
         try:
-            store._insert = interrupted_insert
             with pytest.raises(KeyboardInterrupt):
                 store.add_replication(run_id, "base", reps[1])
         finally:
-            signal.signal(signal.SIGINT, previous)
             del store._insert
         assert [k.replication for k in store.replications(run_id)] == [0, 1]
         assert_same(reps[1], store.replications(run_id)[1])
