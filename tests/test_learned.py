@@ -269,3 +269,20 @@ def test_shipped_line_model_beats_fifo_on_due_dates_and_is_the_lever_default():
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="did you mean 'line'"):
         shipped_model_path("lines")
+
+
+def test_the_generic_line_model_on_a_line_it_was_not_trained_on_warns(capsys):
+    """The generic line model knows only the dynamic job shop (on the example lines it leaves orders later
+    than FIFO): a leading tier that would use it elsewhere is loaded with a warning naming the way out (a
+    model trained on the line); its own shop, and a line that names its own model, load without one."""
+    from twin.cli import _load
+
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    _load(root / "machining_job_shop.yaml", [], ("basic", "leading"))
+    warning = " ".join(capsys.readouterr().err.split())
+    assert warning.startswith("warning:") and "generic line model" in warning
+    assert f"--scenario {root / 'machining_job_shop.yaml'} --out MODEL.pt" in warning
+    _load(root / "machining_job_shop.yaml", [], ("basic", "excellent"))  # no learned dispatcher
+    _load(root / "dynamic_job_shop.yaml", [], ("leading",))
+    _load(root / "smt_line.yaml", [], ("leading",))  # names the smt_line model, trained on its own line
+    assert capsys.readouterr().err == ""

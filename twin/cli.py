@@ -17,7 +17,7 @@ from twin.config.tiers import AS_IS, TIERS, level_levers
 from twin.executors import ClusterError
 from twin.kpi import ReplicationKpis
 from twin.store import DEFAULT_STORE, ResultStore, StoreError
-from twin.console import err, fail, fmt_estimate, out, progress_bar, save_json
+from twin.console import err, fail, fmt_estimate, out, progress_bar, save_json, warn
 from twin.dashboard_cli import dashboard
 from twin.robot_cli import robot_cell, robot_cell_problems
 from twin.store_cli import runs_app
@@ -116,10 +116,11 @@ def _load(file: Path, set_: list[str], levels: tuple[str, ...] = (AS_IS,)) -> Lo
     except ScenarioError as exc:
         fail([str(p) for p in exc.problems])
     problems = robot_cell_problems(loaded)
+    untrained_line = False
     for levers in lever_sets:
         scheduling = levers.scheduling
         if scheduling is not None and scheduling.method == "learned_dispatch":
-            from envs.dispatch import learned_decider
+            from envs.dispatch import DYNAMIC_JOB_SHOP, learned_decider
             from policies.learned import SHIPPED_MODELS, ModelFileError
 
             try:
@@ -127,8 +128,14 @@ def _load(file: Path, set_: list[str], levels: tuple[str, ...] = (AS_IS,)) -> Lo
             except ModelFileError as exc:
                 problems.append(f"{file}: levers.scheduling.model: {exc}; name a shipped model "
                                 f"({', '.join(SHIPPED_MODELS)}) or a model file written by `twin train`")
+            untrained_line |= scheduling.model in (None, "line") and Path(file).resolve() != DYNAMIC_JOB_SHOP
     if problems:
         fail(problems)
+    if untrained_line:
+        warn(f"{file}: levers.scheduling: learned_dispatch uses the generic line model, trained on the dynamic job "
+             "shop (scenarios/dynamic_job_shop.yaml) only and not validated on this line, where it can leave "
+             "orders later than a plain rule; give the line a model of its own: `twin train --env "
+             f"yuetwin/Dispatch-v0 --scenario {file} --out MODEL.pt`, named in levers.scheduling.model")
     return loaded
 
 

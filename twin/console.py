@@ -29,6 +29,11 @@ def fail(lines: list[str]) -> NoReturn:
     raise typer.Exit(2)
 
 
+def warn(line: str) -> None:
+    """Print the line as ``warning: ...`` on stderr; the command goes on."""
+    err.print(Text("warning: ", style="bold yellow") + Text(line), highlight=False, soft_wrap=True)
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write atomically: a reader never sees a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
