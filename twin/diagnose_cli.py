@@ -14,7 +14,7 @@ from rich.table import Table
 from twin.config.enterprise import INDUSTRIES, SYSTEMS
 from twin.config.loader import ScenarioError
 from twin.config.scenario import suggest
-from twin.console import err, fail, out, progress_bar, save_json, write_json
+from twin.console import err, fail, out, progress_bar, save_json, warn, write_json
 from twin.diagnose.assessment import Assessment, ItemBank, blocker_text, load_bank
 from twin.diagnose.assessment import assess as assess_profile
 from twin.diagnose.profile import LoadedProfile, load_profile
@@ -120,9 +120,8 @@ def report(profile: Path = typer.Argument(..., help="Enterprise profile YAML."),
             fail([str(p) for p in exc.problems])
         for check in roadmap.calibration:
             if check["flagged"]:
-                err.print(f"warning: {check['kpi']} simulated {check['simulated']:.3g} vs reported "
-                          f"{check['reported']:g} ({check['mismatch']:.0%} off): check the line scenario",
-                          highlight=False)
+                warn(f"{check['kpi']} simulated {check['simulated']:.3g} vs reported {check['reported']:g} "
+                     f"({check['mismatch']:.0%} off): check the line scenario")
     try:
         write_report(out_path, build_blocks(loaded.profile, assessment, item_bank, roadmap, lang,
                                                frozenset(hide or [])), lang)

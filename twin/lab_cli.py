@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from twin.console import err, fail, out, write_json
+from twin.console import fail, out, warn, write_json
 from twin.labs import (GATHER_COLUMNS, LabError, all_labs, check_language, check_lab, get_lab, gather_results,
                        start_lab, text, write_csv, write_solution)
 
@@ -124,7 +124,7 @@ def gather(folder: Path = typer.Argument(..., help="Folder with the class's resu
     except LabError as exc:
         fail([str(exc)])
     for problem in problems:
-        err.print(f"[yellow]warning:[/] {problem}", highlight=False, soft_wrap=True)
+        warn(problem)
     if not rows:
         fail([f"{folder}: no result files found; students write them with "
               "`twin lab check N DIR --result FILE.json`"])
