@@ -58,7 +58,7 @@ from twin.engine import Line
 from twin.kpi import replication_kpis, station_kpis
 
 __all__ = ["DYNAMIC_JOB_SHOP", "REWARDS", "DispatchEnv", "DynamicJobShopEnv", "Observer", "PolicyDecider",
-           "time_scale"]
+           "all_orders_done", "run_to_end", "time_scale"]
 
 DYNAMIC_JOB_SHOP = Path(__file__).resolve().parents[1] / "scenarios" / "dynamic_job_shop.yaml"
 """The scenario of :class:`DynamicJobShopEnv`."""
@@ -200,6 +200,20 @@ def _candidate_row(action: Any, legal: int, chooser: str = "action") -> int:
 
 
 # ----------------------------------------------------------------------------------------- in-process
+def all_orders_done(line: Line) -> bool:
+    """True when no order is left: none in the line, waiting for release or still to arrive."""
+    return not line.in_line and not line.source.is_alive and not line.backlog and not line.held
+
+
+def run_to_end(line: Line, horizon: float) -> Line:
+    """Run ``line`` (built with an in-process decider) until all its orders are done or ``horizon``
+    (minutes); returns it, its statistics open (as a :class:`DispatchEnv` before ``_end``)."""
+    env = line.env
+    while env.peek() < horizon and not all_orders_done(line):
+        env.step()
+    return line
+
+
 class PolicyDecider:
     """Makes the decisions of ``simulate()`` / ``Line`` in-process: each is answered by
     ``policy.predict(observation, deterministic=True)`` on the observation a :class:`DispatchEnv` with the
@@ -279,7 +293,8 @@ class DispatchEnv(gym.Env):
         horizon: episode length, minutes (default the scenario's ``run.length``).
 
     Attributes: ``scenario`` (as simulated: no warm-up, ``run.length`` = horizon), ``horizon``,
-    ``time_scale`` (minutes), ``line`` (the running ``twin.engine.Line``, after ``reset``).
+    ``time_scale`` (minutes), ``line`` (the running ``twin.engine.Line``, after ``reset``; its root seed is
+    ``line.streams.seed``), ``choices`` (the rows chosen so far in the episode).
 
     ``info`` holds ``time`` (minutes) and, while a decision is pending, its ``station``; at the end of the
     episode, ``kpis``: the line KPIs of ``twin.kpi`` over the episode.
@@ -322,6 +337,8 @@ class DispatchEnv(gym.Env):
         self.time_scale = self._observer.time_scale
         self._finite_demand = self.scenario.orders.arrivals.type != "backlog"
         self._pending: Optional[Decision] = None
+        self.choices: list[int] = []
+        """The candidate rows chosen so far in this episode, in order (with the root seed, they replay it)."""
         self._terminated = False
         self._legal = np.zeros(self.max_candidates, dtype=bool)
         self.action_space.legal = self._legal  # shared: sample() draws legal rows
@@ -336,6 +353,7 @@ class DispatchEnv(gym.Env):
         self.line = Line(self.scenario, 0, root, decider=self._defer)
         self._observer = Observer(self.line, self.max_candidates)
         self._pending = None
+        self.choices = []
         self._measured = 0.0  # every reward's running total is 0 on the empty line at time 0
         info = self._advance()
         return self._observe(), info
@@ -351,6 +369,7 @@ class DispatchEnv(gym.Env):
         row = _candidate_row(action, int(self._legal.sum()))
         self._pending = None
         decision.choose(row)
+        self.choices.append(row)
         info = self._advance()
         kind = self.reward_kind
         measured = kind.measure(self.line)
@@ -383,7 +402,7 @@ class DispatchEnv(gym.Env):
                     env.run(until=horizon)
                 return self._end(horizon)
             env.step()
-            if check_done and not line.in_line and not line.source.is_alive and not line.backlog and not line.held:
+            if check_done and all_orders_done(line):
                 self._terminated = True
                 return self._end(env.now)
         return {"time": env.now, "station": self._pending.station.name}

@@ -10,7 +10,9 @@ Two phases:
      replays the solution in ``active`` schedule mode;
    * lines (``yuetwin/DynamicJobShop-v0``, ``yuetwin/Dispatch-v0`` on a scenario with due dates): the
      teacher is the dispatching rule (``policies.rules``) with the lowest mean total tardiness on
-     ``TEACHER_TRIAL_EPISODES`` training seeds, chosen at the start of the run.
+     ``TEACHER_TRIAL_EPISODES`` training seeds, chosen at the start of the run. With ``lookahead`` (the
+     dynamic job shop only) the expert imitated is the teacher improved by the twin's look-ahead
+     (``policies.lookahead``), in two DAgger rounds (``_Task.imitation_rounds``).
 2. **MaskablePPO** (``steps`` environment steps). Job shop: the env's makespan reward on freshly generated
    instances. Lines: the reward is paired with the teacher (``PairedWithTeacher``): 0 until the episode
    ends, then the teacher's total tardiness on the same episode (same root seed, so the same arrivals and
@@ -102,6 +104,10 @@ class TrainConfig:
     """Lines only: validation episodes per evaluation."""
     eval_every: int = 20_000
     learning_rate: float = 1e-4
+    lookahead: bool = False
+    """``yuetwin/DynamicJobShop-v0`` only: imitate the teacher rule improved by the twin's look-ahead
+    (``policies.lookahead.Lookahead``) rather than the rule itself; rewards and validation stay paired with
+    the rule."""
     resume: Optional[Path] = None
     command: str = field(default_factory=lambda: shlex.join(["twin", *sys.argv[1:]]))
 
@@ -135,15 +141,21 @@ def evaluate_gap(policy: Any, names: tuple[str, ...], schedule: str = "active") 
     return float(np.mean(gaps))
 
 
-def _record(env: Any, teacher: Policy, seed: int, observations: list[dict], actions: list[int]) -> None:
-    """Append every decision of one greedy episode of ``teacher`` on ``env`` (root seed ``seed``)."""
+def _record(env: Any, teacher: Policy, seed: int, observations: list[dict], actions: list[int],
+            actor: Optional[Policy] = None) -> None:
+    """Append every decision of one greedy episode on ``env`` (root seed ``seed``) with ``teacher``'s choice;
+    ``actor`` (default: the teacher) makes the choices the episode follows."""
     obs, _ = env.reset(seed=seed)
     teacher.reset(env)
+    if actor is not None:
+        actor.reset(env)
     done = False
     while not done:
         action, _ = teacher.predict(obs)
         observations.append(obs)
         actions.append(int(action))
+        if actor is not None:
+            action, _ = actor.predict(obs)
         obs, _, terminated, truncated, _ = env.step(action)
         done = terminated or truncated
 
@@ -157,8 +169,17 @@ class _Task:
     make_env: Callable[[int], Any]
     """The env of PPO's ``i``-th vectorised env."""
     evaluate: Callable[[Policy], float]
-    imitation_data: Callable[[Callable[[int], None]], tuple[list[dict], list[int]]]
+    imitation_data: Callable[[Callable[[int], None], Optional[Policy]], tuple[list[dict], list[int]]]
+    """(observations, the expert's choices) of the next imitation round's episodes, given a progress callback
+    and the round's actor (None: the expert acts; else the network so far, DAgger)."""
+    imitation_rounds: int
+    """Rounds of imitation: 1, or 2 for DAgger (Ross, Gordon & Bagnell 2011): the second round's episodes
+    follow the network trained on the first round, labelled by the expert, and the network is trained on
+    both rounds' decisions (where it strays from the expert's episodes, it learns what the expert does)."""
     teacher: str
+    """Name of the policy PPO's reward and the evaluation are paired with (lines) or the solver (job shop)."""
+    expert: str
+    """Name of the policy whose choices are imitated: the teacher, or its look-ahead."""
     budget: str
     evaluation: dict[str, Any]
     """What the evaluation runs on (for the model card)."""
@@ -173,8 +194,9 @@ def _job_shop_task(config: TrainConfig) -> _Task:
 
     n_jobs, n_machines = max(config.sizes)
 
-    def imitation_data(progress: Callable[[int], None]) -> tuple[list[dict], list[int]]:
-        """(observations, solver choices) from CP-SAT solutions of ``config.imitate`` generated instances."""
+    def imitation_data(progress: Callable[[int], None], actor: Optional[Policy]) -> tuple[list[dict], list[int]]:
+        """(observations, solver choices) from CP-SAT solutions of ``config.imitate`` generated instances (one
+        round: the solver plans whole schedules, it cannot label states off them)."""
         rng = np.random.default_rng(_streams(config.seed)["imitation"])
         expert = CpsatPolicy(time_limit=config.expert_time_limit, deterministic=True)
         observations: list[dict] = []
@@ -190,7 +212,7 @@ def _job_shop_task(config: TrainConfig) -> _Task:
         metric="gap_pct",
         make_env=lambda i: JobShopEnv(instance=None, n_jobs=n_jobs, n_machines=n_machines, schedule="active"),
         evaluate=lambda policy: evaluate_gap(policy, config.eval_instances),
-        imitation_data=imitation_data, teacher="cpsat",
+        imitation_data=imitation_data, imitation_rounds=1, teacher="cpsat", expert="cpsat",
         budget=f"imitation of {config.imitate} CP-SAT solutions ({config.expert_time_limit} s each) + "
                f"{config.steps} MaskablePPO steps on generated {config.sizes} instances",
         evaluation={"eval_instances": list(config.eval_instances)}, gae_lambda=0.95)
@@ -205,6 +227,7 @@ def _line_task(config: TrainConfig, progress: Any) -> _Task:
     PPO's rewards on variant ``i`` are scaled by (the teacher's mean trial tardiness over the variants) /
     (its trial tardiness on variant ``i``), and the validation score is relative to the teacher."""
     from envs.dispatch import DispatchEnv, DynamicJobShopEnv
+    from policies.lookahead import Lookahead
     from policies.rules import RULE_NAMES, make_rule
 
     def variant(i: int) -> DispatchEnv:
@@ -240,13 +263,21 @@ def _line_task(config: TrainConfig, progress: Any) -> _Task:
         return PairedWithTeacher(variant(i), variant(i), make_rule(teacher, seed=config.seed),
                                  float(reward_scale[i % len(variants)]))
 
-    def imitation_data(progress_imitation: Callable[[int], None]) -> tuple[list[dict], list[int]]:
-        """(observations, teacher choices) of ``config.imitate`` episodes on training seeds."""
-        rule = make_rule(teacher, seed=config.seed)
+    rule = make_rule(teacher, seed=config.seed)
+    expert = Lookahead(rule) if config.lookahead else rule
+    rounds = 2 if config.lookahead else 1
+    seeds = list(rng.integers(TRAINING_SEED_FLOOR, 2 ** 62, config.imitate))
+    per_round = [len(part) for part in np.array_split(np.arange(config.imitate), rounds)]
+
+    def imitation_data(progress_imitation: Callable[[int], None],
+                       actor: Optional[Policy]) -> tuple[list[dict], list[int]]:
+        """(observations, the expert's choices) of the next round's share of the ``config.imitate`` training
+        episodes (the variants alternate), followed by ``actor`` (None: the expert)."""
         observations: list[dict] = []
         actions: list[int] = []
-        for i, seed in enumerate(rng.integers(TRAINING_SEED_FLOOR, 2 ** 62, config.imitate)):
-            _record(variants[i % len(variants)], rule, int(seed), observations, actions)
+        for _ in range(per_round.pop(0)):
+            i = config.imitate - len(seeds)
+            _record(variants[i % len(variants)], expert, int(seeds.pop(0)), observations, actions, actor)
             progress_imitation(1)
         return observations, actions
 
@@ -255,8 +286,9 @@ def _line_task(config: TrainConfig, progress: Any) -> _Task:
     return _Task(
         metric="tardiness_pct_of_teacher", make_env=make_env,
         evaluate=lambda policy: float(np.max(100.0 * tardiness(policy, validation) / teacher_validation)),
-        imitation_data=imitation_data, teacher=teacher,
-        budget=f"imitation of {config.imitate} episodes of the {teacher} rule + {config.steps} MaskablePPO "
+        imitation_data=imitation_data, imitation_rounds=rounds, teacher=teacher, expert=expert.name,
+        budget=f"imitation of {config.imitate} episodes of {expert.name}" + (" (DAgger, 2 rounds)" if rounds > 1 else "")
+               + f" + {config.steps} MaskablePPO "
                f"steps (tardiness reward paired with the teacher's, learning rate {config.learning_rate:g}) on "
                f"{where}, horizon {variants[0].horizon:g} min",
         evaluation={"eval_seeds": [validation.start, validation.stop - 1],
@@ -401,7 +433,7 @@ def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
             best.update(value=value, steps=steps, phase=phase)
             save_model(model_net, out, ModelCard(
                 training_command=config.command, seed=config.seed, budget=task.budget,
-                results={"env": config.env, "teacher": task.teacher, **task.evaluation, "metric": task.metric,
+                results={"env": config.env, "teacher": task.teacher, "expert": task.expert, **task.evaluation, "metric": task.metric,
                          "eval_metric": round(value, 3), "phase": phase, "steps": steps}))
         return value
 
@@ -417,10 +449,16 @@ def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
                             ent_coef=0.0, seed=int(streams["network"].generate_state(1)[0]), device="cpu",
                             verbose=0)
         if config.imitate:
-            bar = progress.add_task(f"imitation of {task.teacher}", total=config.imitate)
-            observations, actions = task.imitation_data(lambda k: progress.advance(bar, k))
-            accuracy = imitate(net_of(model), observations, actions, config.imitation_epochs, streams["imitation"])
-            progress.update(bar, description=f"imitation of {task.teacher}: {len(actions)} decisions, "
+            bar = progress.add_task(f"imitation of {task.expert}", total=config.imitate)
+            observations, actions = [], []
+            for round_ in range(task.imitation_rounds):
+                actor = LearnedPolicy(net_of(model)) if round_ else None
+                more_observations, more_actions = task.imitation_data(lambda k: progress.advance(bar, k), actor)
+                observations += more_observations
+                actions += more_actions
+                accuracy = imitate(net_of(model), observations, actions, config.imitation_epochs,
+                                   streams["imitation"])
+            progress.update(bar, description=f"imitation of {task.expert}: {len(actions)} decisions, "
                                              f"accuracy {accuracy:.1%}")
         keep_if_best(net_of(model), "imitation", 0, math.nan)
 

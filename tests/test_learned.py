@@ -218,6 +218,40 @@ def test_twin_train_on_the_dynamic_job_shop_writes_model_log_checkpoint(tmp_path
     assert card.results["eval_metric"] == pytest.approx(min(float(r["eval_metric"]) for r in rows), abs=1e-3)
 
 
+def test_dagger_episodes_follow_the_actor_and_record_the_experts_choices():
+    """In DAgger's second round the network so far acts and the expert labels: the recorded observations are
+    exactly those of the actor's own episode, the labels the expert's choices there."""
+    from envs.dispatch import DynamicJobShopEnv
+    from policies.lookahead import Lookahead
+    from policies.training import _record
+
+    env = DynamicJobShopEnv(2.0, horizon=300)
+    observations, labels = [], []
+    _record(env, Lookahead(make_rule("atc")), 3, observations, labels, actor=make_rule("fifo"))
+    fifo = make_rule("fifo")
+    observation, _ = env.reset(seed=3)
+    fifo_actions, done = [], False
+    for recorded in observations:
+        np.testing.assert_array_equal(recorded["candidates"], observation["candidates"])
+        fifo_actions.append(int(fifo.predict(observation)[0]))
+        observation, _, terminated, truncated, _ = env.step(fifo_actions[-1])
+        done = terminated or truncated
+    assert done and labels != fifo_actions  # the expert would have chosen otherwise somewhere
+
+
+def test_twin_train_imitates_the_lookahead_in_two_dagger_rounds(tmp_path):
+    twin = str(Path(sys.executable).with_name("twin"))
+    args = [twin, "train", "--env", "yuetwin/DynamicJobShop-v0", "--out", str(tmp_path / "line.pt"), "--steps", "0",
+            "--imitate", "4", "--lookahead", "--eval-seeds", "2", "--horizon", "300"]
+    res = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader((tmp_path / "line.csv").open()))
+    assert [(r["phase"], int(r["steps"])) for r in rows] == [("imitation", 0)]
+    _, card = load_model(tmp_path / "line.pt")
+    assert (card.results["teacher"], card.results["expert"]) == ("atc", "lookahead(atc)")
+    assert "imitation of 4 episodes of lookahead(atc) (DAgger, 2 rounds)" in card.budget
+
+
 def test_smt_line_leading_tier_uses_the_model_trained_on_its_own_line():
     """The SMT scenario's leading tier names the shipped ``smt_line`` model, whose card says it was trained
     on that scenario's line; the lever loads exactly that file."""
@@ -240,6 +274,7 @@ def test_smt_line_leading_tier_uses_the_model_trained_on_its_own_line():
     (["--env", "yuetwin/DynamicJobShop-v0", "--tightness", "2,-1"], "--tightness: '-1' is not a positive number"),
     (["--tightness", "2"], "--tightness: applies to line envs"),
     (["--env", "yuetwin/DynamicJobshop-v0"], "Did you mean 'yuetwin/DynamicJobShop-v0'"),
+    (["--lookahead"], "--lookahead: applies to yuetwin/DynamicJobShop-v0 only"),
 ])
 def test_twin_train_rejects_options_that_do_not_fit_the_env(tmp_path, extra, message):
     from typer.testing import CliRunner

@@ -46,13 +46,16 @@ def _tightness(text: str) -> tuple[float, ...]:
 
 
 def _check_options(env: str, scenario: Optional[Path], horizon: Optional[float], sizes: Optional[str],
-                   expert_time_limit: Optional[float], tightness: Optional[str]) -> None:
+                   expert_time_limit: Optional[float], tightness: Optional[str], lookahead: bool) -> None:
     """Exit 2 naming the option that does not apply to ``env`` or is missing for it."""
     if env not in TRAINABLE_ENVS:
         from twin.config.scenario import suggest
 
         fail([f"--env: {env!r} cannot be trained by `twin train`; use one of {', '.join(TRAINABLE_ENVS)}."
               + suggest(env, list(TRAINABLE_ENVS))])
+    if lookahead and env != DYNAMIC_JOB_SHOP:
+        fail([f"--lookahead: applies to {DYNAMIC_JOB_SHOP} only (the look-ahead replays episodes with their seed, "
+              "which on other lines would show it their future breakdowns and random times). Leave it out."])
     if env == JOB_SHOP:
         given = [name for name, value in (("--scenario", scenario), ("--horizon", horizon), ("--tightness", tightness))
                  if value is not None]
@@ -107,6 +110,9 @@ def train(
         None, "--expert-time-limit", min=0.01,
         help="Job shop: CP-SAT deterministic seconds per imitated instance (reproducible; default "
              f"{JOB_SHOP_DEFAULTS['expert_time_limit']})."),
+    lookahead: bool = typer.Option(False, "--lookahead",
+                                   help=f"{DYNAMIC_JOB_SHOP}: imitate the best rule improved by the twin's look-ahead "
+                                        "(every candidate simulated; about 2 s per episode) instead of the rule."),
     learning_rate: float = typer.Option(1e-4, "--learning-rate", min=1e-7, max=1.0, help="MaskablePPO learning rate."),
     eval_every: int = typer.Option(20_000, "--eval-every", min=1, help="PPO steps between evaluations."),
     eval_seeds: int = typer.Option(50, "--eval-seeds", min=1, help="Line envs: validation episodes per evaluation "
@@ -116,7 +122,7 @@ def train(
 ) -> None:
     """Train the learned dispatcher: on generated job-shop instances (makespan) or on a line with due dates
     (tardiness); keeps the best model on the validation set."""
-    _check_options(env, scenario, horizon, sizes, expert_time_limit, tightness)
+    _check_options(env, scenario, horizon, sizes, expert_time_limit, tightness, lookahead)
     if resume is not None and not resume.is_file():
         fail([f"--resume: no checkpoint file {resume}"])
     from policies.training import TrainConfig, train as run_training
@@ -125,7 +131,8 @@ def train(
                          sizes=_sizes(sizes or JOB_SHOP_DEFAULTS["sizes"]), imitate=imitate,
                          expert_time_limit=expert_time_limit or JOB_SHOP_DEFAULTS["expert_time_limit"],
                          scenario=scenario, tightness=_tightness(tightness or "2"), horizon=horizon,
-                         eval_seeds=eval_seeds, learning_rate=learning_rate, eval_every=eval_every, resume=resume)
+                         eval_seeds=eval_seeds, learning_rate=learning_rate, eval_every=eval_every,
+                         lookahead=lookahead, resume=resume)
     with progress_bar(transient=False) as progress:
         result = run_training(config, progress)
     out().print(f"teacher {result['teacher']}; best validation {result['metric']} {result['best']:.2f}% "
