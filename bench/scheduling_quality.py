@@ -135,10 +135,10 @@ def dynamic(tightnesses: list[float]) -> None:
         print(f"tightness {tightness:g}: " + ", ".join(f"{name} {totals[name].mean():.0f}" for name in ranking))
         for name in (lookahead.name, "learned"):
             diff = estimate(list(totals[name] - totals[best_rule]))
-            verdict = ("PASS" if diff.ci_high < 0 else "FAIL") if name == "learned" else "(the model's expert)"
+            verdict = ("the model's expert" if name != "learned" else
+                       f"{'PASS' if diff.ci_high < 0 else 'FAIL'} (learned lower than the best rule, CI below 0)")
             print(f"  {name} - {best_rule} (best rule): {diff.mean:+.0f} min, 95% CI [{diff.ci_low:+.0f}, "
-                  f"{diff.ci_high:+.0f}] ({100 * diff.mean / totals[best_rule].mean():+.1f} %)  {verdict}"
-                  + (" (learned lower than the best rule, CI below 0)" if name == "learned" else ""))
+                  f"{diff.ci_high:+.0f}] ({100 * diff.mean / totals[best_rule].mean():+.1f} %)  {verdict}")
 
 
 def main() -> None:

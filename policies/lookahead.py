@@ -78,10 +78,11 @@ class Lookahead:
         env = self._env
         if env is None or env.line is None:
             raise RuntimeError("call reset(env) with the DynamicJobShopEnv, after env.reset(), before predict()")
-        if np.asarray(observation["mask"]).ndim != 1:
+        mask = np.asarray(observation["mask"])
+        if mask.ndim != 1:
             raise ValueError("the look-ahead decides one observation at a time (the env's current one), not a batch")
         choice = int(np.asarray(self.base.predict(observation)[0]).reshape(-1)[0])
-        totals = self.tardiness_of_choices(env, int(np.asarray(observation["mask"]).sum()))
+        totals = self.tardiness_of_choices(env, int(mask.sum()))
         best = int(np.argmin(totals))
         return np.array(best if totals[best] < totals[choice] else choice), None
 

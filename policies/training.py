@@ -169,9 +169,10 @@ class _Task:
     make_env: Callable[[int], Any]
     """The env of PPO's ``i``-th vectorised env."""
     evaluate: Callable[[Policy], float]
-    imitation_data: Callable[[Callable[[int], None], Optional[Policy]], tuple[list[dict], list[int]]]
-    """(observations, the expert's choices) of the next imitation round's episodes, given a progress callback
-    and the round's actor (None: the expert acts; else the network so far, DAgger)."""
+    imitation_data: Callable[[Callable[[int], None], np.ndarray, Optional[Policy]], tuple[list[dict], list[int]]]
+    """(observations, the expert's choices) of the imitation episodes numbered in the array (0 ..
+    ``imitate`` - 1), given a progress callback and the round's actor (None: the expert acts; else the
+    network so far, DAgger)."""
     imitation_rounds: int
     """Rounds of imitation: 1, or 2 for DAgger (Ross, Gordon & Bagnell 2011): the second round's episodes
     follow the network trained on the first round, labelled by the expert, and the network is trained on
@@ -194,14 +195,15 @@ def _job_shop_task(config: TrainConfig) -> _Task:
 
     n_jobs, n_machines = max(config.sizes)
 
-    def imitation_data(progress: Callable[[int], None], actor: Optional[Policy]) -> tuple[list[dict], list[int]]:
+    def imitation_data(progress: Callable[[int], None], episodes: np.ndarray,
+                       actor: Optional[Policy]) -> tuple[list[dict], list[int]]:
         """(observations, solver choices) from CP-SAT solutions of ``config.imitate`` generated instances (one
-        round: the solver plans whole schedules, it cannot label states off them)."""
+        round, all the episodes: the solver plans whole schedules, it cannot label states off them)."""
         rng = np.random.default_rng(_streams(config.seed)["imitation"])
         expert = CpsatPolicy(time_limit=config.expert_time_limit, deterministic=True)
         observations: list[dict] = []
         actions: list[int] = []
-        for _ in range(config.imitate):
+        for _ in episodes:
             n, m = config.sizes[rng.integers(len(config.sizes))]
             env = JobShopEnv(instance=generate_instance(int(n), int(m), rng), schedule="active")
             _record(env, expert, 0, observations, actions)
@@ -266,18 +268,16 @@ def _line_task(config: TrainConfig, progress: Any) -> _Task:
     rule = make_rule(teacher, seed=config.seed)
     expert = Lookahead(rule) if config.lookahead else rule
     rounds = 2 if config.lookahead else 1
-    seeds = list(rng.integers(TRAINING_SEED_FLOOR, 2 ** 62, config.imitate))
-    per_round = [len(part) for part in np.array_split(np.arange(config.imitate), rounds)]
+    seeds = rng.integers(TRAINING_SEED_FLOOR, 2 ** 62, config.imitate)
 
-    def imitation_data(progress_imitation: Callable[[int], None],
+    def imitation_data(progress_imitation: Callable[[int], None], episodes: np.ndarray,
                        actor: Optional[Policy]) -> tuple[list[dict], list[int]]:
-        """(observations, the expert's choices) of the next round's share of the ``config.imitate`` training
-        episodes (the variants alternate), followed by ``actor`` (None: the expert)."""
+        """(observations, the expert's choices) of the training episodes numbered in ``episodes`` (the
+        variants alternate), followed by ``actor`` (None: the expert)."""
         observations: list[dict] = []
         actions: list[int] = []
-        for _ in range(per_round.pop(0)):
-            i = config.imitate - len(seeds)
-            _record(variants[i % len(variants)], expert, int(seeds.pop(0)), observations, actions, actor)
+        for i in episodes:
+            _record(variants[i % len(variants)], expert, int(seeds[i]), observations, actions, actor)
             progress_imitation(1)
         return observations, actions
 
@@ -287,8 +287,8 @@ def _line_task(config: TrainConfig, progress: Any) -> _Task:
         metric="tardiness_pct_of_teacher", make_env=make_env,
         evaluate=lambda policy: float(np.max(100.0 * tardiness(policy, validation) / teacher_validation)),
         imitation_data=imitation_data, imitation_rounds=rounds, teacher=teacher, expert=expert.name,
-        budget=f"imitation of {config.imitate} episodes of {expert.name}" + (" (DAgger, 2 rounds)" if rounds > 1 else "")
-               + f" + {config.steps} MaskablePPO "
+        budget=f"imitation of {config.imitate} episodes of {expert.name}"
+               + (f" (DAgger, {rounds} rounds)" if rounds > 1 else "") + f" + {config.steps} MaskablePPO "
                f"steps (tardiness reward paired with the teacher's, learning rate {config.learning_rate:g}) on "
                f"{where}, horizon {variants[0].horizon:g} min",
         evaluation={"eval_seeds": [validation.start, validation.stop - 1],
@@ -433,8 +433,8 @@ def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
             best.update(value=value, steps=steps, phase=phase)
             save_model(model_net, out, ModelCard(
                 training_command=config.command, seed=config.seed, budget=task.budget,
-                results={"env": config.env, "teacher": task.teacher, "expert": task.expert, **task.evaluation, "metric": task.metric,
-                         "eval_metric": round(value, 3), "phase": phase, "steps": steps}))
+                results={"env": config.env, "teacher": task.teacher, "expert": task.expert, **task.evaluation,
+                         "metric": task.metric, "eval_metric": round(value, 3), "phase": phase, "steps": steps}))
         return value
 
     if config.resume is not None:
@@ -451,9 +451,10 @@ def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
         if config.imitate:
             bar = progress.add_task(f"imitation of {task.expert}", total=config.imitate)
             observations, actions = [], []
-            for round_ in range(task.imitation_rounds):
+            for round_, episodes in enumerate(np.array_split(np.arange(config.imitate), task.imitation_rounds)):
                 actor = LearnedPolicy(net_of(model)) if round_ else None
-                more_observations, more_actions = task.imitation_data(lambda k: progress.advance(bar, k), actor)
+                more_observations, more_actions = task.imitation_data(lambda k: progress.advance(bar, k), episodes,
+                                                                      actor)
                 observations += more_observations
                 actions += more_actions
                 accuracy = imitate(net_of(model), observations, actions, config.imitation_epochs,
