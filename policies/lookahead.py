@@ -30,6 +30,11 @@ from twin.config import Scenario
 from twin.engine import Line
 
 
+DYNAMIC_JOB_SHOP_ONLY = ("it replays the episode with its seed, which on other lines would show it their future "
+                         "breakdowns and random times")
+"""Why the look-ahead decides only in the dynamic job shop (the reason its refusals give)."""
+
+
 class _Replay:
     """Decider of a copy: the episode's ``rows`` first, then ``then``."""
 
@@ -65,9 +70,8 @@ class Lookahead:
 
     def reset(self, env: Any) -> None:
         if not isinstance(env, DynamicJobShopEnv):
-            raise ValueError(f"the look-ahead decides only in a DynamicJobShopEnv, not {type(env).__name__}: it "
-                             "replays the episode with its seed, which on other lines would show it their "
-                             "future breakdowns and random times")
+            raise ValueError(f"the look-ahead decides only in a DynamicJobShopEnv, not {type(env).__name__}: "
+                             f"{DYNAMIC_JOB_SHOP_ONLY}")
         self._env = env
         self.base.reset(env)
 

@@ -220,7 +220,7 @@ def test_twin_train_on_the_dynamic_job_shop_writes_model_log_checkpoint(tmp_path
 
 def test_dagger_episodes_follow_the_actor_and_record_the_experts_choices():
     """In DAgger's second round the network so far acts and the expert labels: the recorded observations are
-    exactly those of the actor's own episode, the labels the expert's choices there."""
+    exactly those of the actor's own episode, the labels the choices a fresh expert makes there."""
     from envs.dispatch import DynamicJobShopEnv
     from policies.lookahead import Lookahead
     from policies.training import _record
@@ -228,11 +228,13 @@ def test_dagger_episodes_follow_the_actor_and_record_the_experts_choices():
     env = DynamicJobShopEnv(2.0, horizon=300)
     observations, labels = [], []
     _record(env, Lookahead(make_rule("atc")), 3, observations, labels, actor=make_rule("fifo"))
-    fifo = make_rule("fifo")
+    fifo, expert = make_rule("fifo"), Lookahead(make_rule("atc"))
     observation, _ = env.reset(seed=3)
+    expert.reset(env)
     fifo_actions, done = [], False
-    for recorded in observations:
+    for recorded, label in zip(observations, labels):
         np.testing.assert_array_equal(recorded["candidates"], observation["candidates"])
+        assert label == int(expert.predict(observation)[0])
         fifo_actions.append(int(fifo.predict(observation)[0]))
         observation, _, terminated, truncated, _ = env.step(fifo_actions[-1])
         done = terminated or truncated

@@ -54,8 +54,10 @@ def _check_options(env: str, scenario: Optional[Path], horizon: Optional[float],
         fail([f"--env: {env!r} cannot be trained by `twin train`; use one of {', '.join(TRAINABLE_ENVS)}."
               + suggest(env, list(TRAINABLE_ENVS))])
     if lookahead and env != DYNAMIC_JOB_SHOP:
-        fail([f"--lookahead: applies to {DYNAMIC_JOB_SHOP} only (the look-ahead replays episodes with their seed, "
-              "which on other lines would show it their future breakdowns and random times). Leave it out."])
+        from policies.lookahead import DYNAMIC_JOB_SHOP_ONLY
+
+        fail([f"--lookahead: applies to {DYNAMIC_JOB_SHOP} only (the look-ahead: {DYNAMIC_JOB_SHOP_ONLY}). "
+              "Leave it out."])
     if env == JOB_SHOP:
         given = [name for name, value in (("--scenario", scenario), ("--horizon", horizon), ("--tightness", tightness))
                  if value is not None]
