@@ -10,6 +10,7 @@ In ``schedule="non_delay"`` the plan may be unreachable; the replay then only fo
 
 from __future__ import annotations
 
+import time
 from typing import Any, Optional
 
 import numpy as np
@@ -84,36 +85,46 @@ class CpsatPolicy(PlanReplay):
     """Solve the environment's instance with CP-SAT at ``reset`` and replay the solution.
 
     Args:
-        time_limit: seconds of CP-SAT search per episode (wall clock, or deterministic time).
+        time_limit: seconds per episode (wall clock, the warm start's schedule included; or CP-SAT's
+            deterministic time).
         workers: CP-SAT search threads.
         deterministic: count ``time_limit`` in CP-SAT's deterministic time, so one worker gives the same
             schedule on any machine (training data must be reproducible).
-        warm_start: a policy whose schedule (built first, its time included) is CP-SAT's hint: the hybrid.
+        warm_start: a policy whose schedule (built first) is CP-SAT's hint: the hybrid.
+        lns_only: search only by large neighbourhood search around the best schedule so far
+            (``solve_jobshop``); None (default): when warm-started, since the hint is then a schedule to
+            improve from the start.
     """
 
     def __init__(self, time_limit: float = DEFAULT_TIME_LIMIT, workers: int = 1, deterministic: bool = False,
-                 warm_start: Optional[Policy] = None):
+                 warm_start: Optional[Policy] = None, lns_only: Optional[bool] = None):
         super().__init__()
         self.time_limit = time_limit
         self.workers = workers
         self.deterministic = deterministic
         self.warm_start = warm_start
+        self.lns_only = warm_start is not None if lns_only is None else lns_only
         self.name = "cpsat" if warm_start is None else f"{warm_start.name}+cpsat"
         self.solution: Optional[JobShopSolution] = None
         """The last episode's solution (makespan, status, lower bound, seconds)."""
 
     def reset(self, env: Any) -> None:
         """Solve ``env.instance`` (a reset ``envs.jobshop.JobShopEnv``). Raises ValueError when the env
-        has no job-shop instance and NoScheduleFound when CP-SAT found no schedule within the time limit."""
+        has no job-shop instance and NoScheduleFound when CP-SAT found no schedule within the time limit (the
+        hybrid then replays its hint)."""
         instance = _jobshop(env, type(self).__name__)
+        started = time.perf_counter()
         hint = None if self.warm_start is None else schedule_of(self.warm_start, env)[0]
-        solution = solve_jobshop(instance, self.time_limit, workers=self.workers, hint=hint,
-                                 deterministic=self.deterministic)
-        if solution.start_times is None:
+        # the warm start's seconds count in a wall-clock limit (CP-SAT keeps at least 1 % of it)
+        limit = (self.time_limit if self.deterministic else
+                 max(self.time_limit - (time.perf_counter() - started), self.time_limit / 100))
+        solution = solve_jobshop(instance, limit, workers=self.workers, hint=hint,
+                                 deterministic=self.deterministic, lns_only=self.lns_only)
+        if solution.start_times is None and hint is None:
             raise NoScheduleFound(f"CP-SAT found no schedule for {instance.name!r} ({instance.n_jobs}x"
                                   f"{instance.n_machines}) in {self.time_limit:g} s; give it a longer time limit")
         self.solution = solution
-        self.plan = solution.start_times
+        self.plan = hint if solution.start_times is None else solution.start_times
         self._env = env
 
 

@@ -29,13 +29,14 @@ def bench(*args: str):
     return CliRunner().invoke(app, ["bench", "jssp", *args])
 
 
-def test_cpsat_reaches_the_ft06_optimum(tmp_path):
+@pytest.mark.parametrize("policy", ["cpsat", "learned+cpsat"])
+def test_cpsat_and_the_hybrid_reach_the_ft06_optimum(tmp_path, policy):
     out = tmp_path / "cpsat.json"
-    result = bench("--instances", "ft06", "--policy", "cpsat", "--time-limit", "30", "--json", str(out))
+    result = bench("--instances", "ft06", "--policy", policy, "--time-limit", "30", "--json", str(out))
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["instances"]["ft06"]["makespan"] == 55 and data["instances"]["ft06"]["gap_pct"] == 0.0
-    assert (data["policy"], data["schedule"], data["mean_gap_pct"]) == ("cpsat", "active", 0.0)
+    assert (data["policy"], data["schedule"], data["mean_gap_pct"]) == (policy, "active", 0.0)
     assert "ft06" in result.stdout and "6x6" in result.stdout
 
 

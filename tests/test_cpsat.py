@@ -10,8 +10,9 @@ import pytest
 
 from envs.instances import JobShopInstance, generate_instance, load_instance
 from envs.jobshop import JobShopEnv
-from policies.cpsat import CpsatPolicy
+from policies.cpsat import CpsatPolicy, NoScheduleFound
 from policies.evaluate import run_episode
+from policies.rules import make_rule
 from twin.planning import PlanJob, make_plan, solve_jobshop
 
 
@@ -81,6 +82,14 @@ def test_a_feasible_hint_is_the_first_solution():
     assert (from_serial.status, from_serial.makespan) == ("optimal", 55)
 
 
+def test_lns_only_improves_a_feasible_hint_to_the_optimum():
+    """Searching only by LNS starts from the hint and on ft06 still reaches the known optimum, 55."""
+    ft06 = load_instance("ft06")
+    solution = solve_jobshop(ft06, time_limit=10, hint=serial_schedule(ft06), lns_only=True)
+    assert solution.first_makespan == int(ft06.durations.sum())
+    assert solution.makespan == 55 and violations(ft06, solution.start_times) == []
+
+
 def test_deterministic_time_gives_the_same_schedule():
     instance = generate_instance(15, 15, np.random.default_rng(np.random.SeedSequence(7)))
     first = solve_jobshop(instance, time_limit=0.2, deterministic=True)
@@ -139,3 +148,16 @@ def test_cpsat_policy_needs_a_job_shop_and_one_observation():
     batch = {key: value[np.newaxis] for key, value in observation.items()}
     with pytest.raises(ValueError, match="batch"):
         policy.predict(batch)
+
+
+def test_the_hybrid_replays_its_hint_when_cp_sat_finds_nothing():
+    """A 100x20 shop with almost no search time: CP-SAT has no schedule of its own, and the hybrid plays
+    the warm start's schedule (same makespan) instead of failing; CP-SAT alone fails with the fix."""
+    rule = make_rule("mwkr")
+    rule_makespan = run_episode(JobShopEnv("ta71", schedule="active"), rule).makespan
+    hybrid = CpsatPolicy(time_limit=1e-4, deterministic=True, warm_start=rule)
+    assert hybrid.lns_only
+    result = run_episode(JobShopEnv("ta71", schedule="active"), hybrid)
+    assert hybrid.solution.status == "unknown" and result.makespan == rule_makespan
+    with pytest.raises(NoScheduleFound, match="longer time limit"):
+        run_episode(JobShopEnv("ta71", schedule="active"), CpsatPolicy(time_limit=1e-4, deterministic=True))
