@@ -30,8 +30,8 @@ Parts:
   centre's free machine takes the chosen job (our shop routes to the first free machine), so the rules
   are sequencing rules only: the paper's routing x sequencing pairs reduce to the sequencing part.
   Target: the learned total is lower, with the CI below 0. For reference it also runs the look-ahead the
-  model imitated (``policies.lookahead``: ATC improved by simulating every candidate on the twin, about
-  2 s per episode) and prints its paired difference to the best rule.
+  model imitated (``policies.lookahead``: ATC improved by simulating every candidate on the twin, 2 to
+  10 s per episode) and prints its paired difference to the best rule.
 
 A report: exits 0 whether or not the targets are met (PASS/FAIL lines say which).
 """

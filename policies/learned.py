@@ -5,9 +5,12 @@ any number of candidates (a 6 x 6 job shop, a 100 x 20 one, or a line's queue) w
 pools the encodings of the legal candidates (mean and max), and scores each candidate from its own
 encoding, the pooled context and the line features. The logits of the action distribution are those
 scores; the critic reads the pooled context only. ``CandidatePolicy`` puts it inside sb3-contrib's
-MaskablePPO; ``LearnedPolicy`` runs it on its own behind the ``policies.base.Policy`` protocol.
+MaskablePPO; ``LearnedPolicy`` runs it on its own behind the ``policies.base.Policy`` protocol. An
+``Ensemble`` of several such networks, fitted to the same imitation data from different initialisations,
+acts on the mean of their log-probabilities.
 
-Model files (``save_model`` / ``load_model``) hold only tensors and plain values, read with
+Model files (``save_model`` / ``load_model``) hold one network's weights (``state_dict``) or an ensemble's
+(``members``, a list of them), and only tensors and plain values, read with
 ``torch.load(weights_only=True)``: loading a model never runs pickle. (Training checkpoints for
 ``--resume`` are SB3 zip files, which do; ``twin`` loads those only from a path the user names.)
 """
@@ -89,6 +92,31 @@ class CandidateNet(nn.Module):
         return scores, self.context(torch.cat([pooled, line], dim=-1))
 
 
+class Ensemble(nn.Module):
+    """Several ``CandidateNet`` of the same width, each fitted to the same data from its own initialisation
+    (``policies.training``, ``--members``). Its scores are the mean of the members' log-probabilities over
+    the legal candidates: where one member's choice is an accident of its initialisation, the others
+    outvote it (averaging lowers the variance of the fit, not its bias)."""
+
+    def __init__(self, members: list[CandidateNet]):
+        super().__init__()
+        if len({m.hidden for m in members}) != 1:
+            raise ValueError("the members of an ensemble must have the same hidden width")
+        self.members = nn.ModuleList(members)
+        self.hidden = members[0].hidden
+
+    def forward(self, candidates: torch.Tensor, mask: torch.Tensor,
+                line: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As ``CandidateNet.forward``: scores (B, N), -inf on illegal rows, and the members' mean context."""
+        outputs = [member(candidates, mask, line) for member in self.members]
+        log_p = torch.stack([torch.log_softmax(scores.clamp(min=-1e9), dim=-1) for scores, _ in outputs]).mean(0)
+        return log_p.masked_fill(mask <= 0.5, -torch.inf), torch.stack([c for _, c in outputs]).mean(0)
+
+
+Dispatcher = Union[CandidateNet, Ensemble]
+"""What a model file holds and ``LearnedPolicy`` runs."""
+
+
 @functools.lru_cache(maxsize=1)
 def _sb3_classes() -> tuple[type, type, type]:
     """The SB3 pieces, built on first use so that rules and solvers never import SB3."""
@@ -168,15 +196,21 @@ class ModelCard:
     results: dict[str, Any] = field(default_factory=dict)
 
 
-def save_model(net: CandidateNet, path: Path, card: ModelCard) -> None:
-    """Write ``net`` and its card to ``path`` (tensors and plain values only)."""
+def save_model(net: Dispatcher, path: Path, card: ModelCard) -> None:
+    """Write ``net`` (its ``state_dict``, or an ensemble's ``members``) and its card to ``path`` (tensors and
+    plain values only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": MODEL_FORMAT, "version": MODEL_VERSION, "hidden": net.hidden,
-                "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+
+    def weights(member: CandidateNet) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu() for k, v in member.state_dict().items()}
+
+    held = ({"members": [weights(m) for m in net.members]} if isinstance(net, Ensemble)
+            else {"state_dict": weights(net)})
+    torch.save({"format": MODEL_FORMAT, "version": MODEL_VERSION, "hidden": net.hidden, **held,
                 "card": card.__dict__}, path)
 
 
-def load_model(path: Union[str, Path]) -> tuple[CandidateNet, ModelCard]:
+def load_model(path: Union[str, Path]) -> tuple[Dispatcher, ModelCard]:
     """The network and card in ``path``; ModelFileError naming the file if it is not a YueTwin model."""
     path = Path(path)
     if not path.is_file():
@@ -194,11 +228,16 @@ def load_model(path: Union[str, Path]) -> tuple[CandidateNet, ModelCard]:
     if data.get("version") != MODEL_VERSION:
         raise ModelFileError(f"{path}: model format version {data.get('version')!r}, this YueTwin reads "
                              f"version {MODEL_VERSION}")
-    net = CandidateNet(int(data["hidden"]))
+    weights = data["members"] if "members" in data else [data.get("state_dict")]
+    if not isinstance(weights, list) or not weights:
+        raise ModelFileError(f"{path}: the ensemble's members are not a non-empty list of weights")
+    members = [CandidateNet(int(data["hidden"])) for _ in weights]
     try:
-        net.load_state_dict(data["state_dict"])
-    except RuntimeError as exc:
+        for member, state in zip(members, weights):
+            member.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
         raise ModelFileError(f"{path}: the weights do not fit the network ({str(exc).splitlines()[0]})") from None
+    net = Ensemble(members) if "members" in data else members[0]
     net.eval()
     return net, ModelCard(**data.get("card", {}))
 
@@ -213,13 +252,14 @@ def shipped_model_path(kind: str = "job_shop") -> Path:
 
 
 class LearnedPolicy:
-    """A trained ``CandidateNet`` behind the Policy protocol. Greedy (``deterministic=True``) takes the
-    highest score; otherwise it samples from the softmax of the scores with its own seeded Generator."""
+    """A trained ``CandidateNet`` (or ``Ensemble``) behind the Policy protocol. Greedy (``deterministic=True``)
+    takes the highest score; otherwise it samples from the softmax of the scores with its own seeded
+    Generator."""
 
     schedule = "active"
     """The job-shop schedule generation scheme it was trained in (``envs.jobshop``)."""
 
-    def __init__(self, net: CandidateNet, name: str = "learned", seed: int = 0):
+    def __init__(self, net: Dispatcher, name: str = "learned", seed: int = 0):
         # A decision scores a few dozen candidates: one torch thread is fastest, and more threads on a
         # busy machine made each decision ~40x slower (measured on the SMT line). This sets torch's
         # thread count for the process.

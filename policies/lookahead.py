@@ -8,9 +8,9 @@ total tardiness of all orders, keeping the base rule's own choice unless another
 
 This is one step of policy iteration, the "rollout" of Bertsekas, Tsitsiklis & Wu (1997, Journal of
 Heuristics 3): the base rule's choices are improved where the simulation shows a better one. It costs one
-simulation per candidate per decision (about 2 s per episode of the dynamic job shop against 10 ms for the
-rule), so it teaches the learned dispatcher (``twin train --lookahead``, ``policies.training``) rather
-than dispatching lines itself.
+simulation per candidate per decision (2 to 10 s per episode of the dynamic job shop on this 2-core machine,
+measured on different days, against 10 ms for the rule), so it teaches the learned dispatcher (``twin train
+--lookahead``, ``policies.training``) rather than dispatching lines itself.
 
 Only on the dynamic job shop (``envs.dispatch.DynamicJobShopEnv``): its processing times are known and its
 only randomness is the arrivals, which the copy leaves out. On a line with breakdowns or random times, the

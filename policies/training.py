@@ -30,6 +30,9 @@ Seeds of line episodes: benchmark test seeds are 0-99 (``bench/scheduling_qualit
 start at ``VALIDATION_SEED`` (10 000), imitation and teacher-trial seeds are drawn at or above
 ``TRAINING_SEED_FLOOR`` (1 000 000), and PPO episodes draw 63-bit root seeds from each env's generator.
 
+With ``members`` > 1 the imitation fits that many networks, each from its own initialisation, and the
+model is their ``Ensemble`` (no PPO: ``steps`` must be 0); DAgger's second round follows the ensemble.
+
 Progress shows in a rich bar; ``OUT.csv`` logs the mean episode reward and the evaluation (``metric``,
 ``eval_metric``); ``OUT.ckpt.zip`` is the SB3 checkpoint for ``--resume``; ``OUT`` is the model file
 (weights only) with its model card. Seeds: one ``seed`` feeds a SeedSequence whose children seed the
@@ -54,8 +57,8 @@ import torch
 from envs.instances import generate_instance, load_instance
 from policies.base import Policy
 from policies.evaluate import gap_pct, run_episode
-from policies.learned import (CandidateNet, LearnedPolicy, ModelCard, candidate_policy_class, load_model,
-                              net_of, save_model)
+from policies.learned import (CandidateNet, Dispatcher, Ensemble, LearnedPolicy, ModelCard, candidate_policy_class,
+                              load_model, net_of, save_model)
 
 JOB_SHOP = "yuetwin/JobShop-v0"
 DYNAMIC_JOB_SHOP = "yuetwin/DynamicJobShop-v0"
@@ -90,6 +93,10 @@ class TrainConfig:
     expert_time_limit: float = 2.0
     """Job shop only: CP-SAT deterministic seconds per imitated instance (about wall seconds on one core)."""
     imitation_epochs: int = 30
+    members: int = 1
+    """Networks fitted to the imitation data, each from its own initialisation; more than one makes the
+    model an ``Ensemble`` (the mean of their log-probabilities). PPO trains one network, so more than one
+    needs ``steps`` 0."""
     eval_instances: tuple[str, ...] = tuple(f"ta{i:02d}" for i in range(1, 11))
     """Job shop only: the dev set."""
     scenario: Optional[Path] = None
@@ -113,8 +120,20 @@ class TrainConfig:
 
 
 def _streams(seed: int) -> dict[str, np.random.SeedSequence]:
-    children = np.random.SeedSequence(seed).spawn(3)
-    return dict(zip(("instances", "imitation", "network"), children))
+    children = np.random.SeedSequence(seed).spawn(4)
+    return dict(zip(("instances", "imitation", "network", "members"), children))
+
+
+def _member(hidden: int, seed: np.random.SeedSequence) -> CandidateNet:
+    """A further ensemble member, initialised as SB3 initialises the first (inside MaskablePPO): every layer
+    orthogonal with gain sqrt(2), biases 0, from its own seed."""
+    net = CandidateNet(hidden)
+    generator = torch.Generator().manual_seed(int(seed.generate_state(2)[1]))  # [0] seeds its fit's shuffles
+    for layer in net.modules():
+        if isinstance(layer, torch.nn.Linear):
+            torch.nn.init.orthogonal_(layer.weight, gain=math.sqrt(2), generator=generator)
+            torch.nn.init.zeros_(layer.bias)
+    return net
 
 
 def total_tardiness(env: Any, policy: Policy, seed: int) -> float:
@@ -410,6 +429,9 @@ def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
 
     if config.env not in TRAINABLE_ENVS:
         raise ValueError(f"env={config.env!r} cannot be trained; use one of {', '.join(TRAINABLE_ENVS)}")
+    if config.members > 1 and (config.steps or config.resume or not config.imitate):
+        raise ValueError(f"members={config.members}: an ensemble is fitted by imitation only; give imitate > 0, "
+                         "steps 0 and no resume (PPO trains one network)")
     torch.set_num_threads(1)
     streams = _streams(config.seed)
     task = _job_shop_task(config) if config.env == JOB_SHOP else _line_task(config, progress)
@@ -426,13 +448,14 @@ def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
         if results.get("metric", "gap_pct") == task.metric:  # a model scored otherwise cannot be compared
             best.update(value=results.get("eval_metric", results.get("eval_gap_pct", math.inf)), phase="before resume")
 
-    def keep_if_best(model_net: CandidateNet, phase: str, steps: int, reward: float) -> float:
+    def keep_if_best(model_net: Dispatcher, phase: str, steps: int, reward: float) -> float:
         value = task.evaluate(LearnedPolicy(model_net))
         log.row(phase, steps, reward, value)
         if value < best["value"]:
             best.update(value=value, steps=steps, phase=phase)
             save_model(model_net, out, ModelCard(
-                training_command=config.command, seed=config.seed, budget=task.budget,
+                training_command=config.command, seed=config.seed, budget=task.budget + (
+                    f"; an ensemble of {config.members} networks" if config.members > 1 else ""),
                 results={"env": config.env, "teacher": task.teacher, "expert": task.expert, **task.evaluation,
                          "metric": task.metric, "eval_metric": round(value, 3), "phase": phase, "steps": steps}))
         return value
@@ -448,20 +471,24 @@ def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
                             batch_size=256, n_epochs=4, gamma=1.0, gae_lambda=task.gae_lambda, clip_range=0.1,
                             ent_coef=0.0, seed=int(streams["network"].generate_state(1)[0]), device="cpu",
                             verbose=0)
+        first = net_of(model)
+        seeds = [streams["imitation"], *streams["members"].spawn(config.members - 1)]
+        members = [first, *(_member(first.hidden, seed) for seed in seeds[1:])]
+        dispatcher: Dispatcher = Ensemble(members) if config.members > 1 else first
         if config.imitate:
             bar = progress.add_task(f"imitation of {task.expert}", total=config.imitate)
             observations, actions = [], []
             for round_, episodes in enumerate(np.array_split(np.arange(config.imitate), task.imitation_rounds)):
-                actor = LearnedPolicy(net_of(model)) if round_ else None
+                actor = LearnedPolicy(dispatcher) if round_ else None
                 more_observations, more_actions = task.imitation_data(lambda k: progress.advance(bar, k), episodes,
                                                                       actor)
                 observations += more_observations
                 actions += more_actions
-                accuracy = imitate(net_of(model), observations, actions, config.imitation_epochs,
-                                   streams["imitation"])
-            progress.update(bar, description=f"imitation of {task.expert}: {len(actions)} decisions, "
-                                             f"accuracy {accuracy:.1%}")
-        keep_if_best(net_of(model), "imitation", 0, math.nan)
+                accuracy = [imitate(member, observations, actions, config.imitation_epochs, seed)
+                            for member, seed in zip(members, seeds)]
+            progress.update(bar, description=f"imitation of {task.expert}: {len(actions)} decisions, accuracy "
+                                             + ", ".join(f"{a:.1%}" for a in accuracy))
+        keep_if_best(dispatcher, "imitation", 0, math.nan)
 
     bar = progress.add_task("MaskablePPO", total=config.steps)
 

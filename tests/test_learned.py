@@ -18,8 +18,8 @@ from envs.instances import load_instance
 from envs.jobshop import JobShopEnv
 from envs.spaces import N_CANDIDATE_FEATURES, N_LINE_FEATURES
 from policies.evaluate import gap_pct, run_episode
-from policies.learned import (CandidateNet, LearnedPolicy, ModelCard, ModelFileError, load_model, save_model,
-                              shipped_model_path)
+from policies.learned import (CandidateNet, Ensemble, LearnedPolicy, ModelCard, ModelFileError, load_model,
+                              save_model, shipped_model_path)
 from policies.rules import make_rule
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +76,34 @@ def test_model_files_round_trip_and_foreign_files_fail_clearly(tmp_path):
     for name, message in cases.items():
         with pytest.raises(ModelFileError, match=message):
             load_model(tmp_path / name)
+
+
+def test_an_ensemble_acts_on_its_members_mean_log_probability_and_round_trips(tmp_path):
+    """The ensemble's scores, recomputed by hand from each member's scores: log-softmax over the legal rows,
+    averaged; the file keeps every member's weights, and a file whose members are not weights fails."""
+    torch.manual_seed(0)
+    members = [CandidateNet(16) for _ in range(3)]
+    obs = random_observation(np.random.default_rng(6), 12, legal=5)
+    legal = obs["mask"] == 1
+    by_hand = np.zeros(legal.sum())
+    for member in members:
+        z = LearnedPolicy(member).scores(obs)[0][legal].astype(np.float64)
+        by_hand += (z - z.max() - np.log(np.exp(z - z.max()).sum())) / len(members)
+    ensemble = LearnedPolicy(Ensemble(members))
+    scores = ensemble.scores(obs)[0]
+    np.testing.assert_allclose(scores[legal], by_hand, rtol=1e-5, atol=1e-5)
+    assert np.isneginf(scores[~legal]).all()
+    assert int(ensemble.predict(obs)[0]) == int(np.flatnonzero(legal)[np.argmax(by_hand)])
+
+    save_model(ensemble.net, tmp_path / "e.pt", ModelCard(seed=1))
+    loaded, _ = load_model(tmp_path / "e.pt")
+    assert isinstance(loaded, Ensemble) and len(loaded.members) == 3
+    for member, again in zip(members, loaded.members):
+        assert all(torch.equal(a, b) for a, b in zip(member.state_dict().values(), again.state_dict().values()))
+    data = torch.load(tmp_path / "e.pt", weights_only=True)
+    torch.save({**data, "members": []}, tmp_path / "empty.pt")
+    with pytest.raises(ModelFileError, match="members are not a non-empty list"):
+        load_model(tmp_path / "empty.pt")
 
 
 def test_twin_train_writes_model_log_checkpoint_and_resumes(tmp_path):
@@ -241,17 +269,20 @@ def test_dagger_episodes_follow_the_actor_and_record_the_experts_choices():
     assert done and labels != fifo_actions  # the expert would have chosen otherwise somewhere
 
 
-def test_twin_train_imitates_the_lookahead_in_two_dagger_rounds(tmp_path):
+def test_twin_train_imitates_the_lookahead_in_two_dagger_rounds_with_an_ensemble(tmp_path):
     twin = str(Path(sys.executable).with_name("twin"))
     args = [twin, "train", "--env", "yuetwin/DynamicJobShop-v0", "--out", str(tmp_path / "line.pt"), "--steps", "0",
-            "--imitate", "4", "--lookahead", "--eval-seeds", "2", "--horizon", "300"]
+            "--imitate", "4", "--lookahead", "--eval-seeds", "2", "--horizon", "300", "--members", "2"]
     res = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader((tmp_path / "line.csv").open()))
     assert [(r["phase"], int(r["steps"])) for r in rows] == [("imitation", 0)]
-    _, card = load_model(tmp_path / "line.pt")
+    net, card = load_model(tmp_path / "line.pt")
     assert (card.results["teacher"], card.results["expert"]) == ("atc", "lookahead(atc)")
     assert "imitation of 4 episodes of lookahead(atc) (DAgger, 2 rounds)" in card.budget
+    assert "an ensemble of 2 networks" in card.budget
+    first, second = (m.state_dict() for m in net.members)  # each from its own initialisation
+    assert not torch.equal(first["encode.0.weight"], second["encode.0.weight"])
 
 
 def test_smt_line_leading_tier_uses_the_model_trained_on_its_own_line():
@@ -277,6 +308,7 @@ def test_smt_line_leading_tier_uses_the_model_trained_on_its_own_line():
     (["--tightness", "2"], "--tightness: applies to line envs"),
     (["--env", "yuetwin/DynamicJobshop-v0"], "Did you mean 'yuetwin/DynamicJobShop-v0'"),
     (["--lookahead"], "--lookahead: applies to yuetwin/DynamicJobShop-v0 only"),
+    (["--members", "2"], "--members 2: an ensemble is fitted by imitation only"),
 ])
 def test_twin_train_rejects_options_that_do_not_fit_the_env(tmp_path, extra, message):
     from typer.testing import CliRunner

@@ -114,7 +114,10 @@ def train(
              f"{JOB_SHOP_DEFAULTS['expert_time_limit']})."),
     lookahead: bool = typer.Option(False, "--lookahead",
                                    help=f"{DYNAMIC_JOB_SHOP}: imitate the best rule improved by the twin's look-ahead "
-                                        "(every candidate simulated; about 2 s per episode) instead of the rule."),
+                                        "(every candidate simulated; seconds per episode) instead of the rule."),
+    members: int = typer.Option(1, "--members", min=1, max=16,
+                                help="Networks fitted by imitation from different initialisations; above 1 the model "
+                                     "is their ensemble (mean log-probability) and --steps must be 0."),
     learning_rate: float = typer.Option(1e-4, "--learning-rate", min=1e-7, max=1.0, help="MaskablePPO learning rate."),
     eval_every: int = typer.Option(20_000, "--eval-every", min=1, help="PPO steps between evaluations."),
     eval_seeds: int = typer.Option(50, "--eval-seeds", min=1, help="Line envs: validation episodes per evaluation "
@@ -127,6 +130,9 @@ def train(
     _check_options(env, scenario, horizon, sizes, expert_time_limit, tightness, lookahead)
     if resume is not None and not resume.is_file():
         fail([f"--resume: no checkpoint file {resume}"])
+    if members > 1 and (steps or resume is not None or not imitate):
+        fail([f"--members {members}: an ensemble is fitted by imitation only (PPO trains one network); give "
+              "--steps 0, --imitate above 0 and no --resume, or leave --members out"])
     from policies.training import TrainConfig, train as run_training
 
     config = TrainConfig(out=out_path, env=env, steps=steps, seed=seed,
@@ -134,7 +140,7 @@ def train(
                          expert_time_limit=expert_time_limit or JOB_SHOP_DEFAULTS["expert_time_limit"],
                          scenario=scenario, tightness=_tightness(tightness or "2"), horizon=horizon,
                          eval_seeds=eval_seeds, learning_rate=learning_rate, eval_every=eval_every,
-                         lookahead=lookahead, resume=resume)
+                         lookahead=lookahead, members=members, resume=resume)
     with progress_bar(transient=False) as progress:
         result = run_training(config, progress)
     out().print(f"teacher {result['teacher']}; best validation {result['metric']} {result['best']:.2f}% "
