@@ -118,6 +118,11 @@ class TrainConfig:
     resume: Optional[Path] = None
     command: str = field(default_factory=lambda: shlex.join(["twin", *sys.argv[1:]]))
 
+    def __post_init__(self) -> None:
+        if self.members > 1 and (self.steps or self.resume is not None or not self.imitate):
+            raise ValueError("an ensemble is fitted by imitation only (PPO trains one network): give steps 0, "
+                             "imitate above 0 and no resume, or one member")
+
 
 def _streams(seed: int) -> dict[str, np.random.SeedSequence]:
     children = np.random.SeedSequence(seed).spawn(4)
@@ -362,10 +367,10 @@ class PairedWithTeacher(gym.Wrapper):
         return observation, float(paired), True, False, info
 
 
-def imitate(net: CandidateNet, observations: list[dict], actions: list[int], epochs: int,
-            seed: np.random.SeedSequence, learning_rate: float = 1e-3, batch: int = 256) -> float:
-    """Fit ``net`` to the solver's choices (cross-entropy over legal rows); returns the final accuracy."""
-    gen = torch.Generator().manual_seed(int(seed.generate_state(1)[0]))
+def imitate(nets: list[CandidateNet], observations: list[dict], actions: list[int], epochs: int,
+            seeds: list[np.random.SeedSequence], learning_rate: float = 1e-3, batch: int = 256) -> list[float]:
+    """Fit each of ``nets`` to the expert's choices (cross-entropy over legal rows), shuffled by its own seed
+    of ``seeds``; returns their final accuracies."""
     width = max(o["candidates"].shape[0] for o in observations)
 
     def pad(key: str, o: dict) -> np.ndarray:
@@ -380,21 +385,25 @@ def imitate(net: CandidateNet, observations: list[dict], actions: list[int], epo
     mask = torch.as_tensor(np.stack([pad("mask", o) for o in observations]), dtype=torch.float32)
     line = torch.as_tensor(np.stack([o["line"] for o in observations]), dtype=torch.float32)
     target = torch.as_tensor(actions)
-    optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate)
-    net.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(target), generator=gen)
-        for i in range(0, len(order), batch):
-            idx = order[i:i + batch]
-            scores, _ = net(cand[idx], mask[idx], line[idx])
-            loss = torch.nn.functional.cross_entropy(scores.clamp(min=-1e9), target[idx])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-    net.eval()
-    with torch.no_grad():
-        scores, _ = net(cand, mask, line)
-        return float((scores.argmax(1) == target).float().mean())
+    accuracies = []
+    for net, seed in zip(nets, seeds, strict=True):
+        gen = torch.Generator().manual_seed(int(seed.generate_state(1)[0]))
+        optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate)
+        net.train()
+        for _ in range(epochs):
+            order = torch.randperm(len(target), generator=gen)
+            for i in range(0, len(order), batch):
+                idx = order[i:i + batch]
+                scores, _ = net(cand[idx], mask[idx], line[idx])
+                loss = torch.nn.functional.cross_entropy(scores.clamp(min=-1e9), target[idx])
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+        net.eval()
+        with torch.no_grad():
+            scores, _ = net(cand, mask, line)
+            accuracies.append(float((scores.argmax(1) == target).float().mean()))
+    return accuracies
 
 
 class _Log:
@@ -429,9 +438,6 @@ def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
 
     if config.env not in TRAINABLE_ENVS:
         raise ValueError(f"env={config.env!r} cannot be trained; use one of {', '.join(TRAINABLE_ENVS)}")
-    if config.members > 1 and (config.steps or config.resume or not config.imitate):
-        raise ValueError(f"members={config.members}: an ensemble is fitted by imitation only; give imitate > 0, "
-                         "steps 0 and no resume (PPO trains one network)")
     torch.set_num_threads(1)
     streams = _streams(config.seed)
     task = _job_shop_task(config) if config.env == JOB_SHOP else _line_task(config, progress)
@@ -484,8 +490,7 @@ def train(config: TrainConfig, progress: Any) -> dict[str, Any]:
                                                                       actor)
                 observations += more_observations
                 actions += more_actions
-                accuracy = [imitate(member, observations, actions, config.imitation_epochs, seed)
-                            for member, seed in zip(members, seeds)]
+                accuracy = imitate(members, observations, actions, config.imitation_epochs, seeds)
             progress.update(bar, description=f"imitation of {task.expert}: {len(actions)} decisions, accuracy "
                                              + ", ".join(f"{a:.1%}" for a in accuracy))
         keep_if_best(dispatcher, "imitation", 0, math.nan)

@@ -130,17 +130,17 @@ def train(
     _check_options(env, scenario, horizon, sizes, expert_time_limit, tightness, lookahead)
     if resume is not None and not resume.is_file():
         fail([f"--resume: no checkpoint file {resume}"])
-    if members > 1 and (steps or resume is not None or not imitate):
-        fail([f"--members {members}: an ensemble is fitted by imitation only (PPO trains one network); give "
-              "--steps 0, --imitate above 0 and no --resume, or leave --members out"])
     from policies.training import TrainConfig, train as run_training
 
-    config = TrainConfig(out=out_path, env=env, steps=steps, seed=seed,
-                         sizes=_sizes(sizes or JOB_SHOP_DEFAULTS["sizes"]), imitate=imitate,
-                         expert_time_limit=expert_time_limit or JOB_SHOP_DEFAULTS["expert_time_limit"],
-                         scenario=scenario, tightness=_tightness(tightness or "2"), horizon=horizon,
-                         eval_seeds=eval_seeds, learning_rate=learning_rate, eval_every=eval_every,
-                         lookahead=lookahead, members=members, resume=resume)
+    try:
+        config = TrainConfig(out=out_path, env=env, steps=steps, seed=seed,
+                             sizes=_sizes(sizes or JOB_SHOP_DEFAULTS["sizes"]), imitate=imitate,
+                             expert_time_limit=expert_time_limit or JOB_SHOP_DEFAULTS["expert_time_limit"],
+                             scenario=scenario, tightness=_tightness(tightness or "2"), horizon=horizon,
+                             eval_seeds=eval_seeds, learning_rate=learning_rate, eval_every=eval_every,
+                             lookahead=lookahead, members=members, resume=resume)
+    except ValueError as exc:  # the only one TrainConfig raises: --members with PPO
+        fail([f"--members {members}: {exc} (--steps, --imitate, --resume)"])
     with progress_bar(transient=False) as progress:
         result = run_training(config, progress)
     out().print(f"teacher {result['teacher']}; best validation {result['metric']} {result['best']:.2f}% "
